@@ -1,0 +1,155 @@
+"""Command line: ``vrm-train teacher | distill | resume | eval``.
+
+Examples::
+
+    vrm-train teacher --config configs/fashion_mnist/teacher.yaml
+    vrm-train distill --config configs/fashion_mnist/vrm.yaml teacher.checkpoint=runs/teacher_fm optim.epochs=5
+    vrm-train distill --config configs/cifar100/kd/resnet32x4_resnet8x4.yaml \\
+        --teacher /path/resnet32x4_vanilla/ckpt_epoch_240.pth
+    torchrun --nproc_per_node 8 -m vrm_train.cli distill --config configs/imagenet/vrm/resnet50_mobilenetv2.yaml
+    vrm-train resume runs/vrm_resnet32x4_resnet8x4_cifar100_s0
+    vrm-train eval runs/vrm_.../checkpoints/student.pt --data cifar100 --data-root ~/data/cifar
+
+Configs are YAML files (see configs/); any key can be overridden with dotted ``key=value`` pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from vrm_train.checkpoint import CheckpointError
+from vrm_train.config import ConfigError, ModelConfig, from_dict, load_config
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from vrm_train.data import DatasetError
+    from vrm_train.engine import NonFiniteLossError
+
+    return (ConfigError, CheckpointError, DatasetError, NonFiniteLossError, FileExistsError)
+
+
+def _train_parser(sub, name: str, help_: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help_, description=help_)
+    p.add_argument("--config", help="YAML config file (keys: see vrm_train/config.py); defaults if omitted")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. optim.lr=0.1")
+    p.add_argument("--resume", action="store_true", help="continue the run directory of this config exactly")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vrm-train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub, "teacher", "train a network from scratch with cross-entropy (method=vanilla)")
+    d = _train_parser(sub, "distill", "distil a student from a teacher with the config's method")
+    d.add_argument(
+        "--teacher",
+        help="teacher: one of our run directories, or a checkpoint file (ours or a published "
+        "{'model': state_dict} file); sets teacher.checkpoint",
+    )
+    d.add_argument("--teacher-arch", help="teacher architecture (default: teacher.name or the run's config)")
+    r = sub.add_parser("resume", help="continue an interrupted run from its own saved config")
+    r.add_argument("run_dir")
+    r.add_argument("overrides", nargs="*", metavar="key=value", help="only optim.epochs may change")
+    r.add_argument("--no-progress", action="store_true")
+    e = sub.add_parser("eval", help="evaluate a checkpoint (ours or published) on a dataset split")
+    e.add_argument("checkpoint", help="checkpoint file or run directory")
+    e.add_argument("--arch", help="architecture (read from our checkpoints/run dirs when omitted)")
+    e.add_argument("--data", default=None, help="dataset name (default: the run's dataset)")
+    e.add_argument("--data-root", default=None, help="dataset location (default: the dataset's default)")
+    e.add_argument("--split", default="test", choices=["test", "val", "train"])
+    e.add_argument("--batch-size", type=int, default=256)
+    e.add_argument("--device", default="auto")
+    return parser
+
+
+def _cmd_train(args) -> dict:
+    from vrm_train.engine import train
+
+    overrides = list(args.overrides)
+    if args.command == "teacher":
+        overrides.append("method=vanilla")
+    if getattr(args, "teacher", None):
+        overrides.append(f"teacher.checkpoint={args.teacher}")
+    if getattr(args, "teacher_arch", None):
+        overrides.append(f"teacher.name={args.teacher_arch}")
+    cfg = load_config(args.config, overrides)
+    if args.command == "teacher":
+        cfg.teacher = None
+    return train(cfg, resume=args.resume, progress=not args.no_progress)
+
+
+def _cmd_resume(args) -> dict:
+    from vrm_train.engine import train
+    from vrm_train.rundir import RunDir
+
+    run = RunDir(args.run_dir)
+    if not run.exists():
+        raise ConfigError(f"{args.run_dir} is not a run directory (no config.yaml)")
+    bad = [o for o in args.overrides if not o.startswith("optim.epochs=")]
+    if bad:
+        raise ConfigError(f"resume only accepts optim.epochs=N as override, got {bad}")
+    cfg = load_config(run.config, args.overrides)
+    cfg.out_dir, cfg.name = os.path.dirname(run.path), os.path.basename(run.path)
+    return train(cfg, resume=True, progress=not args.no_progress)
+
+
+def _cmd_eval(args) -> dict:
+    import torch
+
+    from vrm_train import runtime as R
+    from vrm_train.build import data_from_config, load_model, resolve_checkpoint
+    from vrm_train.checkpoint import load_file
+    from vrm_train.config import DataConfig
+    from vrm_train.data import Normalize, make_loader
+    from vrm_train.evaluate import evaluate
+
+    file, arch = resolve_checkpoint(args.checkpoint)
+    meta = load_file(file)
+    arch = args.arch or arch or (meta.get("arch") if isinstance(meta, dict) else None)
+    if not arch:
+        raise ConfigError(f"{file} does not record its architecture; pass --arch NAME")
+    saved = meta.get("config") if isinstance(meta, dict) else None
+    saved_data = from_dict(saved).data if isinstance(saved, dict) else None
+    if args.data:
+        dcfg = saved_data if saved_data and saved_data.name == args.data else DataConfig(name=args.data)
+    elif saved_data:
+        dcfg = saved_data
+    else:
+        raise ConfigError(f"{file} does not record its dataset; pass --data NAME (and --data-root)")
+    if args.data_root:
+        dcfg.root = args.data_root
+    rt = R.setup(args.device)
+    data = data_from_config(dcfg)
+    model = load_model(ModelConfig(arch, file), num_classes=data.num_classes, in_chans=data.in_chans).to(
+        rt.device
+    )
+    if getattr(data, args.split) is None:
+        raise ConfigError(f"dataset {dcfg.name} has no '{args.split}' split with this config")
+    norm = Normalize(data.mean, data.std).to(rt.device)
+    loader = make_loader(data, args.split, batch_size=args.batch_size, train=False, device=rt.device, seed=0)
+    batches = ((norm(b.images.float() / 255.0), b.labels) for b in loader)
+    with torch.no_grad():
+        metrics = evaluate(model, batches, rt)
+    return {"checkpoint": file, "arch": arch, "dataset": dcfg.name, "split": args.split, **metrics}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    commands = {"teacher": _cmd_train, "distill": _cmd_train, "resume": _cmd_resume, "eval": _cmd_eval}
+    try:
+        result = commands[args.command](args)
+    except _user_errors() as e:
+        print(f"vrm-train {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,391 @@
+"""Typed run configuration: the single home of every default.
+
+A run is described by :class:`RunConfig`, a tree of dataclasses. YAML files give values for some keys
+(optionally on top of other YAML files named under ``_base_``) and the command line overrides single keys
+with dotted ``key=value`` pairs. Unknown keys and values of the wrong type are errors that name the key.
+
+    cfg = load_config("configs/cifar100/vrm/resnet32x4_resnet8x4.yaml", ["optim.lr=0.1", "vrm.uep_ratio=0.3"])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+METHODS = ("vanilla", "kd", "dkd", "dist", "rkd", "sp", "pkt", "cc", "vrm")
+
+
+class ConfigError(ValueError):
+    """A malformed configuration: the message names the offending key and what is expected."""
+
+
+@dataclass
+class ModelConfig:
+    name: str = "resnet8"
+    # Teacher only: one of our run directories, or a checkpoint file (ours or the published {"model": ...} layout).
+    checkpoint: str | None = None
+
+
+@dataclass
+class DataConfig:
+    name: str = "fashion_mnist"  # cifar100 | cifar10 | fashion_mnist | digits | imagefolder | synthetic
+    root: str | None = None  # None: the dataset's default location
+    download: bool = False  # CIFAR only: fetch the official archive (MD5-verified) when missing
+    subset_per_class: int | None = None  # train images kept per class (seeded), None = all
+    val_per_class: int | None = None  # held-out validation images per class, taken from the training set
+    val_fraction: float | None = None  # alternative to val_per_class
+    split_seed: int = 0
+    batch_size: int = 64  # per process
+    eval_batch_size: int = 256
+    num_workers: int = 4  # image folders only; in-memory datasets need none
+    image_size: int | None = None  # image folders: training crop size (default 224)
+    crop_padding: int | None = None  # None: the dataset's default (4 for CIFAR)
+    flip: bool | None = None  # None: the dataset's default
+    # Virtual view: kornia-style RandAugment drawn per image and per step, on top of the real view.
+    virtual_num_ops: int = 2
+    virtual_magnitude: int = 9  # in (0, 30): RandAugment's m
+    synthetic_size: int = 2048  # synthetic dataset only: number of training images
+
+
+@dataclass
+class OptimConfig:
+    epochs: int = 240
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    schedule: str = "multistep"  # multistep | cosine
+    milestones: list[int] = field(default_factory=lambda: [150, 180, 210])
+    gamma: float = 0.1
+    warmup_epochs: float = 0.0  # linear warm-up from 0, in epochs (fractions allowed)
+    clip_grad_norm: float | None = None
+
+
+# Baseline weights follow the values their authors publish for CIFAR-100 (mdistiller / RepDistiller /
+# DIST_KD configs); ImageNet configs override them where the authors use other values.
+@dataclass
+class KDConfig:
+    ce_weight: float = 0.1
+    kd_weight: float = 0.9
+    temperature: float = 4.0
+
+
+@dataclass
+class DKDConfig:
+    ce_weight: float = 1.0
+    alpha: float = 1.0
+    beta: float = 8.0
+    temperature: float = 4.0
+    warmup: int = 20  # epochs of linear warm-up of the DKD term
+
+
+@dataclass
+class DISTConfig:
+    ce_weight: float = 1.0
+    beta: float = 2.0
+    gamma: float = 2.0
+    tau: float = 4.0
+
+
+@dataclass
+class RKDConfig:
+    ce_weight: float = 1.0
+    weight: float = 1.0
+    distance_weight: float = 25.0
+    angle_weight: float = 50.0
+    squared: bool = False
+    eps: float = 1e-12
+
+
+@dataclass
+class SPConfig:
+    ce_weight: float = 1.0
+    weight: float = 3000.0
+
+
+@dataclass
+class PKTConfig:
+    ce_weight: float = 1.0
+    weight: float = 30000.0
+    eps: float = 1e-7
+
+
+@dataclass
+class CCConfig:
+    ce_weight: float = 1.0
+    weight: float = 0.02
+    variant: str = "kernel"  # kernel | consecutive
+    embed_dim: int = 128
+    gamma: float = 0.4
+    order: int = 2
+
+
+@dataclass
+class VRMConfig:
+    ce_weight: float = 1.0
+    is_edges: str = "cross_view"  # cross_view | all | real_only
+    zscore: bool = True
+    uep: str = "cross_entropy"  # cross_entropy | joint_entropy | residual | none
+    uep_ratio: float = 0.2
+    huber_delta: float = 2.0
+    lambda_is: float = 1.0
+    lambda_ic: float = 1.0
+    ce_virtual: float = 0.0  # weight of cross-entropy on the virtual view (off by default)
+    kd_weight: float = 0.0  # weight of an extra classic KD term (off by default)
+    kd_temperature: float = 4.0
+    # Multi-GPU: build graphs on each process's local batch (False) or on the all-gathered global batch.
+    global_graphs: bool = False
+
+
+@dataclass
+class SnapshotConfig:
+    epochs: list[int] = field(default_factory=list)  # 0 = before training; the last epoch is always added
+    probe_size: int = 64  # fixed probe batch drawn (stratified, seeded) from the test set
+    probe_seed: int = 0
+    train_batches: int = 2  # the first N training batches of each snapshot epoch are saved too
+
+
+@dataclass
+class RunConfig:
+    method: str = "vrm"
+    name: str | None = None  # run directory name; default: <method>_<teacher>_<model>_<dataset>_s<seed>
+    out_dir: str = "runs"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    teacher: ModelConfig | None = None
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    kd: KDConfig = field(default_factory=KDConfig)
+    dkd: DKDConfig = field(default_factory=DKDConfig)
+    dist: DISTConfig = field(default_factory=DISTConfig)
+    rkd: RKDConfig = field(default_factory=RKDConfig)
+    sp: SPConfig = field(default_factory=SPConfig)
+    pkt: PKTConfig = field(default_factory=PKTConfig)
+    cc: CCConfig = field(default_factory=CCConfig)
+    vrm: VRMConfig = field(default_factory=VRMConfig)
+    snapshot: SnapshotConfig = field(default_factory=SnapshotConfig)
+    seed: int = 0
+    deterministic: bool = False
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: str = "off"  # off | bf16 | fp16 (CUDA only)
+    channels_last: bool = False
+    compile: bool = False
+    log_every: int = 50  # steps between progress-bar refreshes (and NaN checks)
+
+    def run_name(self) -> str:
+        if self.name:
+            return self.name
+        parts = [self.method]
+        if self.teacher is not None:
+            parts.append(self.teacher.name)
+        parts += [self.model.name, self.data.name, f"s{self.seed}"]
+        return "_".join(parts)
+
+
+_CHOICES = {
+    "method": METHODS,
+    "data.name": ("cifar100", "cifar10", "fashion_mnist", "digits", "imagefolder", "synthetic"),
+    "optim.schedule": ("multistep", "cosine"),
+    "amp": ("off", "bf16", "fp16"),
+    "cc.variant": ("kernel", "consecutive"),
+    "vrm.is_edges": ("cross_view", "all", "real_only"),
+    "vrm.uep": ("cross_entropy", "joint_entropy", "residual", "none"),
+}
+
+
+def _strip_optional(tp: Any) -> tuple[Any, bool]:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(tp)) == 2:
+            return args[0], True
+    return tp, False
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotated type ``tp`` and return it (ints widen to floats)."""
+    inner, optional = _strip_optional(tp)
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"config key '{key}' may not be null (expected {_type_name(inner)})")
+    if dataclasses.is_dataclass(inner):
+        if isinstance(value, inner):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"config key '{key}' must be a mapping of {inner.__name__} fields, got {value!r}"
+            )
+        return _build(inner, value, key)
+    if typing.get_origin(inner) is list:
+        (item_tp,) = typing.get_args(inner)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"config key '{key}' must be a list of {_type_name(item_tp)}, got {value!r}")
+        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+    if inner is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-7" (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"config key '{key}' must be a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
+        return float(value)
+    if inner is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
+        return value
+    if inner is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key '{key}' must be true or false, got {value!r}")
+        return value
+    if inner is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"config key '{key}' must be a string, got {value!r}")
+        return value
+    raise ConfigError(f"config key '{key}' has an unsupported type {tp!r}")  # pragma: no cover
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _build(cls: type, values: dict, prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for k, v in values.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if k not in names:
+            raise ConfigError(f"unknown config key '{key}'; valid keys here: {', '.join(sorted(names))}")
+        kwargs[k] = _coerce(v, hints[k], key)
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict:
+    """The config as plain YAML-able data."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(values: dict) -> RunConfig:
+    """Build and validate a :class:`RunConfig` from nested plain data (unknown keys are errors)."""
+    cfg = _build(RunConfig, values)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: RunConfig) -> None:
+    """Cross-field checks; raises :class:`ConfigError` naming the key."""
+    flat = _flatten(to_dict(cfg))
+    for key, allowed in _CHOICES.items():
+        if flat.get(key) not in allowed:
+            raise ConfigError(
+                f"config key '{key}' must be one of {', '.join(allowed)}, got {flat.get(key)!r}"
+            )
+    if cfg.method != "vanilla" and (cfg.teacher is None or not cfg.teacher.checkpoint):
+        raise ConfigError(f"method '{cfg.method}' needs a teacher: set teacher.name and teacher.checkpoint")
+    positive = {
+        "optim.epochs": cfg.optim.epochs,
+        "optim.lr": cfg.optim.lr,
+        "data.batch_size": cfg.data.batch_size,
+        "data.eval_batch_size": cfg.data.eval_batch_size,
+        "vrm.huber_delta": cfg.vrm.huber_delta,
+        "log_every": cfg.log_every,
+    }
+    for key, v in positive.items():
+        if not v > 0:
+            raise ConfigError(f"config key '{key}' must be > 0, got {v}")
+    if not 0.0 <= cfg.vrm.uep_ratio < 1.0:
+        raise ConfigError(f"config key 'vrm.uep_ratio' must be in [0, 1), got {cfg.vrm.uep_ratio}")
+    if not 0 < cfg.data.virtual_magnitude < 30:
+        raise ConfigError(
+            f"config key 'data.virtual_magnitude' must be in (0, 30), got {cfg.data.virtual_magnitude}"
+        )
+    if cfg.data.virtual_num_ops < 0:
+        raise ConfigError(f"config key 'data.virtual_num_ops' must be >= 0, got {cfg.data.virtual_num_ops}")
+    if cfg.method == "vrm" and cfg.data.batch_size < 2:
+        raise ConfigError("config key 'data.batch_size' must be >= 2 for VRM (relations need two samples)")
+    if cfg.amp != "off" and not cfg.device.startswith(("cuda", "auto")):
+        raise ConfigError(f"config key 'amp' = {cfg.amp!r} needs a CUDA device; set amp=off on {cfg.device}")
+    if sorted(cfg.optim.milestones) != cfg.optim.milestones:
+        raise ConfigError(f"config key 'optim.milestones' must be increasing, got {cfg.optim.milestones}")
+    if any(e < 0 for e in cfg.snapshot.epochs):
+        raise ConfigError(f"config key 'snapshot.epochs' must be >= 0, got {cfg.snapshot.epochs}")
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else k
+        if isinstance(v, dict):
+            out.update(_flatten(v, key))
+        else:
+            out[key] = v
+    return out
+
+
+def _merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def read_yaml(path: str, _seen: tuple[str, ...] = ()) -> dict:
+    """Read a config file, resolving ``_base_`` (a path or list of paths relative to the file) first."""
+    path = os.path.abspath(path)
+    if path in _seen:
+        raise ConfigError(f"config file {path} includes itself through _base_")
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = yaml.safe_load(f) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {path} is not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    bases = data.pop("_base_", [])
+    merged: dict = {}
+    for b in [bases] if isinstance(bases, str) else bases:
+        merged = _merge(merged, read_yaml(os.path.join(os.path.dirname(path), b), (*_seen, path)))
+    return _merge(merged, data)
+
+
+def apply_overrides(values: dict, overrides: list[str]) -> dict:
+    """Apply dotted ``key=value`` overrides; values are parsed as YAML scalars/lists (``lr=0.1``, ``m=[1,2]``)."""
+    out = _merge({}, values)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' must look like key=value (e.g. optim.lr=0.1)")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override '{item}': cannot parse value {raw!r}: {e}") from e
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            if not isinstance(node.get(p), dict):
+                node[p] = {}
+            node = node[p]
+        node[parts[-1]] = value
+    return out
+
+
+def load_config(path: str | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML file (or start from the defaults) and apply ``key=value`` overrides."""
+    values = read_yaml(path) if path else {}
+    return from_dict(apply_overrides(values, overrides or []))
+
+
+def save_config(cfg: RunConfig, path: str) -> None:
+    """Write the resolved config as YAML (atomically)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
+    os.replace(tmp, path)

@@ -1,0 +1,90 @@
+"""Datasets, augmentation (real and virtual views) and fast loaders for the VRM trainer.
+
+Usage::
+
+    from vrm_train.data import RealView, VirtualView, Normalize, build_data, make_loader
+
+    bundle = build_data("cifar100", root="~/data", download=True)
+    loader = make_loader(bundle, "train", batch_size=64, train=True, device="cuda")
+    real, virtual = RealView(bundle.crop_padding, bundle.flip), VirtualView(num_ops=2, magnitude=9)
+    norm = Normalize(bundle.mean, bundle.std).to("cuda")
+"""
+
+from .augment import (
+    GEOMETRIC_OPS,
+    RANDAUGMENT_OPS,
+    Normalize,
+    OpPlan,
+    RealView,
+    ViewPlan,
+    VirtualView,
+    to_uint8,
+)
+from .cifar import (
+    CIFAR_SPECS,
+    ForbiddenGlobalError,
+    RestrictedUnpickler,
+    load_cifar,
+    load_cifar10,
+    load_cifar100,
+    safe_unpickle,
+)
+from .datasets import (
+    FASHION_MNIST_CLASSES,
+    DatasetError,
+    TensorImages,
+    default_data_root,
+    load_digits,
+    load_fashion_mnist,
+    read_idx,
+    synthetic,
+)
+from .download import download_file, file_md5
+from .folder import ImageFolderDataset, random_resized_crop, random_resized_crop_box, resize_center_crop
+from .loaders import Batch, FolderLoader, TensorLoader, epoch_indices
+from .registry import AUGMENT_DEFAULTS, DATASETS, NORMALIZATION, DataBundle, build_data, make_loader
+from .subsets import per_class_subset, train_val_split
+
+__all__ = [
+    "AUGMENT_DEFAULTS",
+    "CIFAR_SPECS",
+    "DATASETS",
+    "FASHION_MNIST_CLASSES",
+    "GEOMETRIC_OPS",
+    "NORMALIZATION",
+    "RANDAUGMENT_OPS",
+    "Batch",
+    "DataBundle",
+    "DatasetError",
+    "FolderLoader",
+    "ForbiddenGlobalError",
+    "ImageFolderDataset",
+    "Normalize",
+    "OpPlan",
+    "RealView",
+    "RestrictedUnpickler",
+    "TensorImages",
+    "TensorLoader",
+    "ViewPlan",
+    "VirtualView",
+    "build_data",
+    "default_data_root",
+    "download_file",
+    "epoch_indices",
+    "file_md5",
+    "load_cifar",
+    "load_cifar10",
+    "load_cifar100",
+    "load_digits",
+    "load_fashion_mnist",
+    "make_loader",
+    "per_class_subset",
+    "random_resized_crop",
+    "random_resized_crop_box",
+    "read_idx",
+    "resize_center_crop",
+    "safe_unpickle",
+    "synthetic",
+    "to_uint8",
+    "train_val_split",
+]

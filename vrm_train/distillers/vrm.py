@@ -1,0 +1,93 @@
+"""VRM: Virtual Relation Matching (Zhang et al., ICCV 2025, arXiv 2502.20760).
+
+Teacher and student both see the real and the virtual view of every image; the student matches the
+teacher's inter-sample / inter-view and inter-class affinity graphs built on logits, after pruning
+redundant (REP) and unreliable (UEP) edges. All of the maths is :func:`vrm_train.relations.vrm_loss`.
+
+Both views go through each network in one concatenated forward pass (2B images): one kernel launch
+sequence instead of two, and the student's BatchNorm statistics are those of the real+virtual batch.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from vrm_train import losses as L
+from vrm_train.relations import vrm_loss
+
+from .base import Distiller, step_output
+
+
+class VRM(Distiller):
+    def __init__(
+        self,
+        student,
+        teacher,
+        *,
+        ce_weight,
+        is_edges,
+        zscore,
+        uep,
+        uep_ratio,
+        huber_delta,
+        lambda_is,
+        lambda_ic,
+        ce_virtual,
+        kd_weight,
+        kd_temperature,
+        global_graphs,
+    ):
+        super().__init__(student, teacher, ce_weight)
+        self.opts = dict(
+            is_edges=is_edges,
+            zscore=zscore,
+            uep=uep,
+            uep_ratio=uep_ratio,
+            huber_delta=huber_delta,
+            lambda_is=lambda_is,
+            lambda_ic=lambda_ic,
+        )
+        self.needs_virtual = is_edges != "real_only"
+        self.ce_virtual, self.kd_weight, self.kd_temperature = ce_virtual, kd_weight, kd_temperature
+        self.global_graphs = global_graphs
+
+    def forward(self, x, x_v, y, epoch):
+        b = x.shape[0]
+        views = torch.cat([x, x_v]) if self.needs_virtual else x
+        s_all, fs = self.student(views, return_features=True)
+        t_all, ft = self.teacher_forward(views)
+        s, t = s_all[:b], t_all[:b]
+        s_v, t_v = (s_all[b:], t_all[b:]) if self.needs_virtual else (None, None)
+        g = [_gather(z) for z in (s, s_v, t, t_v)] if self._distributed() else [s, s_v, t, t_v]
+        out = vrm_loss(*[None if z is None else z.float() for z in g], **self.opts)
+        losses = {"ce": self.ce(s, y), "vrm": out.loss}
+        if self.ce_virtual > 0 and s_v is not None:
+            losses["ce_virtual"] = self.ce_virtual * F.cross_entropy(s_v.float(), y)
+        if self.kd_weight > 0:
+            losses["kd"] = self.kd_weight * L.kd_loss(s.float(), t.float(), temperature=self.kd_temperature)
+        kept = out.masks["is"].sum() / out.masks["is_candidates"].sum().clamp(min=1)
+        metrics = {"vrm_is": out.terms["is"], "vrm_ic": out.terms["ic"], "is_kept_frac": kept}
+        rel = {"s": s, "t": t, "feat_s": fs["pooled"][:b], "feat_t": ft["pooled"][:b]}
+        if s_v is not None:
+            rel.update(s_v=s_v, t_v=t_v)
+        return step_output(losses, s, metrics, rel)
+
+    def _distributed(self) -> bool:
+        return (
+            self.global_graphs and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+        )
+
+
+def _gather(z: torch.Tensor | None) -> torch.Tensor | None:
+    """All-gather along the batch; gradients flow back to this process's shard (student side)."""
+    if z is None:
+        return None
+    if z.requires_grad:
+        from torch.distributed.nn.functional import all_gather
+
+        return torch.cat(all_gather(z))
+    parts = [torch.empty_like(z) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, z.contiguous())
+    return torch.cat(parts)

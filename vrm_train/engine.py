@@ -1,0 +1,421 @@
+"""One training loop for every method.
+
+    summary = train(load_config("configs/demo/vrm.yaml"))
+
+The loop knows no method by name: the distiller returns named loss terms, the engine sums them, steps
+SGD, evaluates each epoch and writes the run directory (:mod:`vrm_train.rundir`). Every epoch's
+randomness is seeded from (seed, epoch, rank) and checkpoints hold all training state, so ``resume``
+continues exactly where an interrupted run stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
+
+from vrm_train import runtime as R
+from vrm_train.build import data_from_config, load_model, views_from_config
+from vrm_train.checkpoint import FORMAT, CheckpointError, atomic_save, load_file
+from vrm_train.config import RunConfig, from_dict, save_config, to_dict
+from vrm_train.data import make_loader
+from vrm_train.distillers import build_distiller
+from vrm_train.evaluate import evaluate
+from vrm_train.models import create_model
+from vrm_train.rundir import RunDir
+from vrm_train.snapshots import probe_indices, relation_snapshot, save_snapshot
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN/inf loss; the last good checkpoint is left intact."""
+
+
+def lr_at(cfg: RunConfig, epoch_progress: float) -> float:
+    """Learning rate at a point of training; ``epoch_progress`` counts epochs from 0 (2.5 = mid epoch 3).
+
+    Linear warm-up over ``warmup_epochs``, then multi-step (×gamma after each milestone epoch, as in the
+    standard CIFAR recipe: epochs 151+ get the first decay for milestone 150) or cosine decay to 0.
+    """
+    o = cfg.optim
+    if o.warmup_epochs > 0 and epoch_progress < o.warmup_epochs:
+        return o.lr * epoch_progress / o.warmup_epochs
+    if o.schedule == "cosine":
+        span = max(o.epochs - o.warmup_epochs, 1e-8)
+        return 0.5 * o.lr * (1 + math.cos(math.pi * min((epoch_progress - o.warmup_epochs) / span, 1.0)))
+    epoch = math.floor(epoch_progress) + 1
+    return o.lr * o.gamma ** sum(epoch > m for m in o.milestones)
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, *, resume: bool = False, progress: bool = True):
+        self.cfg, self.progress = cfg, progress
+        self.rt = R.setup(cfg.device)
+        R.set_determinism(cfg.deterministic)
+        R.seed_all(cfg.seed)
+        self.run = RunDir(os.path.join(cfg.out_dir, cfg.run_name()))
+        self._prepare_run_dir(resume)
+        self.data = data_from_config(cfg.data)
+        self.views = views_from_config(cfg.data, self.data, self.rt.device)
+        nc, ch = self.data.num_classes, self.data.in_chans
+        self.student = create_model(cfg.model.name, num_classes=nc, in_chans=ch)
+        teacher = load_model(cfg.teacher, num_classes=nc, in_chans=ch) if cfg.method != "vanilla" else None
+        self.distiller = build_distiller(cfg, self.student, teacher).to(self.rt.device)
+        if cfg.channels_last:
+            self.distiller.to(memory_format=torch.channels_last)
+        if cfg.compile:
+            self.distiller.student = torch.compile(self.student)
+        self.model = self.distiller
+        if self.rt.distributed:
+            ids = [self.rt.device.index] if self.rt.device.type == "cuda" else None
+            self.model = DistributedDataParallel(self.distiller, device_ids=ids)
+        self.optimizer = torch.optim.SGD(
+            self.distiller.trainable_parameters(),
+            lr=cfg.optim.lr,
+            momentum=cfg.optim.momentum,
+            nesterov=cfg.optim.nesterov,
+            weight_decay=cfg.optim.weight_decay,
+        )
+        self.scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
+        self.train_loader = make_loader(
+            self.data,
+            "train",
+            batch_size=cfg.data.batch_size,
+            train=True,
+            device=self.rt.device,
+            seed=cfg.seed,
+            rank=self.rt.rank,
+            world_size=self.rt.world_size,
+            num_workers=cfg.data.num_workers,
+        )
+        self.epoch, self.best, self.rows = 0, {"top1": -1.0, "epoch": 0}, []
+        if resume and self.run.has_checkpoint():
+            self._load_state()
+        self.snapshot_epochs = sorted(set(cfg.snapshot.epochs) | {cfg.optim.epochs})
+        labels = self.data.test.labels
+        self.probe_idx = probe_indices(labels, cfg.snapshot.probe_size, cfg.snapshot.probe_seed)
+
+    # ------------------------------------------------------------------ run directory and state
+    def _prepare_run_dir(self, resume: bool) -> None:
+        if self.run.exists() and not resume:
+            raise FileExistsError(
+                f"run directory {self.run.path} already exists; pass --resume to continue it, or choose "
+                "another name (name=...) or out_dir"
+            )
+        if self.run.exists() and resume:
+            saved = load_file_config(self.run.config)
+            mine, theirs = to_dict(self.cfg), to_dict(saved)
+            mine["optim"].pop("epochs"), theirs["optim"].pop("epochs")
+            if mine != theirs:
+                raise ValueError(
+                    f"--resume: the config differs from the one saved in {self.run.config} (only optim.epochs "
+                    "may change); resume with `vrm-train resume <run dir>` to reuse the saved config"
+                )
+        if self.rt.is_main:
+            os.makedirs(self.run.file("checkpoints"), exist_ok=True)
+            os.makedirs(self.run.file("snapshots"), exist_ok=True)
+            save_config(self.cfg, self.run.config)
+
+    def _state(self, epoch: int) -> dict:
+        return {
+            "format": FORMAT,
+            "epoch": epoch,
+            "model": self.student.state_dict(),
+            "extra": self.distiller.extra_modules().state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler else None,
+            "best": dict(self.best),
+            "arch": self.cfg.model.name,
+            "config": to_dict(self.cfg),
+        }
+
+    def _load_state(self) -> None:
+        path = self.run.checkpoint("last")
+        st = load_file(path, map_location=self.rt.device)
+        if not isinstance(st, dict) or st.get("format") != FORMAT:
+            raise CheckpointError(
+                f"{path} is not a checkpoint written by this trainer; cannot resume from it"
+            )
+        self.student.load_state_dict(st["model"])
+        self.distiller.extra_modules().load_state_dict(st["extra"])
+        self.optimizer.load_state_dict(st["optimizer"])
+        if self.scaler and st["scaler"]:
+            self.scaler.load_state_dict(st["scaler"])
+        self.epoch, self.best = st["epoch"], st["best"]
+        self.rows = [r for r in self.run.read_metrics() if int(r["epoch"]) <= self.epoch]
+
+    def _export_student(self, epoch: int, top1: float) -> None:
+        export = {
+            "model": self.student.state_dict(),
+            "arch": self.cfg.model.name,
+            "num_classes": self.data.num_classes,
+            "in_chans": self.data.in_chans,
+            "epoch": epoch,
+            "accuracy": top1,
+            "dataset": self.cfg.data.name,
+            "config": to_dict(self.cfg),
+        }
+        atomic_save(export, self.run.checkpoint("student"))
+
+    # ------------------------------------------------------------------ snapshots
+    def _snapshot_meta(self, kind: str, epoch: int, batch: int, seed: int, split: str) -> dict:
+        return {
+            "kind": kind,
+            "split": split,
+            "epoch": epoch,
+            "batch": batch,
+            "seed": seed,
+            "method": self.cfg.method,
+            "student_arch": self.cfg.model.name,
+            "teacher_arch": self.cfg.teacher.name if self.distiller.teacher is not None else None,
+            "dataset": self.cfg.data.name,
+            "classes": list(self.data.classes),
+            "mean": list(self.data.mean),
+            "std": list(self.data.std),
+        }
+
+    def _probe_snapshot(self, epoch: int) -> None:
+        test = self.data.test
+        images = test.images[self.probe_idx].to(self.rt.device)
+        v = self.views
+        tensors = relation_snapshot(
+            self.student,
+            self.distiller.teacher,
+            images,
+            virtual_view=v.virtual,
+            normalize=v.normalize,
+            virtual_seed=self.cfg.snapshot.probe_seed,
+        )
+        tensors.update(targets=test.labels[self.probe_idx], index=self.probe_idx)
+        meta = self._snapshot_meta("probe", epoch, -1, self.cfg.snapshot.probe_seed, "test")
+        save_snapshot(self.run.probe_snapshot(epoch), tensors, meta)
+
+    def _train_snapshot(self, epoch, it, batch, x01, xv01, out) -> None:
+        rel = dict(out["relation"])
+        if any(k not in rel for k in ("s", "s_v", "t", "t_v", "feat_s", "feat_t")):
+            x, x_v = self.views.normalize(x01), self.views.normalize(xv01)
+            extra = self.distiller.relation_inputs(x, x_v)
+            rel = {**extra, **rel}
+        tensors = {k: v.float() for k, v in rel.items()}
+        tensors.update(
+            targets=batch.labels,
+            index=batch.index,
+            image=(x01 * 255).round().to(torch.uint8),
+            image_v=(xv01 * 255).round().to(torch.uint8),
+        )
+        seed = R.epoch_seed(self.cfg.seed, epoch, self.rt.rank)
+        save_snapshot(
+            self.run.train_snapshot(epoch, it),
+            tensors,
+            self._snapshot_meta("train", epoch, it, seed, "train"),
+        )
+
+    # ------------------------------------------------------------------ loop
+    def _virtual(self, x01: torch.Tensor, keep_rng: bool) -> torch.Tensor:
+        if not keep_rng:
+            return self.views.virtual(x01)
+        devices = [x01.device] if x01.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):  # snapshot-only work must not shift the random stream
+            return self.views.virtual(x01)
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        cfg, rt = self.cfg, self.rt
+        R.seed_all(R.epoch_seed(cfg.seed, epoch, rt.rank))
+        self.train_loader.set_epoch(epoch)
+        self.model.train()
+        n_batches = len(self.train_loader)
+        snap_batches = cfg.snapshot.train_batches if (epoch in self.snapshot_epochs and rt.is_main) else 0
+        sums: dict[str, torch.Tensor] = {}
+        correct = torch.zeros((), device=rt.device)
+        seen = 0
+        bar = tqdm(
+            self.train_loader,
+            total=n_batches,
+            desc=f"epoch {epoch}/{cfg.optim.epochs}",
+            disable=not (self.progress and rt.is_main),
+            leave=False,
+            dynamic_ncols=True,
+        )
+        for it, batch in enumerate(bar):
+            lr = lr_at(cfg, epoch - 1 + it / n_batches)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            x01 = self.views.real(batch.images)
+            snap = it < snap_batches
+            xv01 = None
+            if self.distiller.needs_virtual or snap:
+                xv01 = self._virtual(x01, keep_rng=not self.distiller.needs_virtual)
+            x = self.views.normalize(x01)
+            x_v = self.views.normalize(xv01) if self.distiller.needs_virtual else None
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+                x_v = x_v.contiguous(memory_format=torch.channels_last) if x_v is not None else None
+            with R.autocast(rt, cfg.amp):
+                out = self.model(x, x_v, batch.labels, epoch)
+            loss = sum(out["losses"].values())
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scaler:
+                self.scaler.scale(loss).backward()
+                self.scaler.unscale_(self.optimizer)
+            else:
+                loss.backward()
+            if snap:  # after backward (its extra forwards restore BN buffers in place), before the update
+                self._train_snapshot(epoch, it, batch, x01, xv01, out)
+            if cfg.optim.clip_grad_norm:
+                torch.nn.utils.clip_grad_norm_(
+                    self.distiller.trainable_parameters(), cfg.optim.clip_grad_norm
+                )
+            if self.scaler:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
+            b = batch.labels.numel()
+            seen += b
+            for k, v in [("loss", loss), *out["losses"].items(), *out["metrics"].items()]:
+                sums[k] = sums.get(k, 0.0) + v.detach().float() * b
+            correct += (out["logits"].argmax(1) == batch.labels).sum()
+            if (it + 1) % cfg.log_every == 0 or it + 1 == n_batches:
+                self._check_finite(sums, epoch, it)
+                bar.set_postfix(
+                    loss=f"{sums['loss'].item() / seen:.3f}",
+                    acc=f"{100 * correct.item() / seen:.1f}",
+                    lr=f"{lr:.4g}",
+                )
+        keys = sorted(sums)
+        packed = torch.stack(
+            [sums[k] for k in keys] + [correct.float(), torch.tensor(float(seen), device=rt.device)]
+        )
+        packed = R.all_reduce_sum(packed.double(), rt)
+        total = packed[-1].item()
+        row = {f"train_{k}" if k == "loss" else k: packed[i].item() / total for i, k in enumerate(keys)}
+        row["train_top1"] = 100.0 * packed[-2].item() / total
+        row["lr"] = lr_at(cfg, epoch - 1)
+        return row
+
+    def _check_finite(self, sums, epoch, it) -> None:
+        if torch.isfinite(sums["loss"]).item():
+            return
+        terms = ", ".join(f"{k}={v.item():.4g}" for k, v in sums.items())
+        last = self.run.checkpoint("last")
+        kept = (
+            f"the last good checkpoint (epoch {self.epoch}) is intact at {last}"
+            if os.path.exists(last)
+            else ("no checkpoint had been written yet")
+        )
+        raise NonFiniteLossError(
+            f"non-finite loss at epoch {epoch}, step {it + 1} (running sums: {terms}); {kept}. "
+            "Lower optim.lr, enable optim.clip_grad_norm, or check the loss weights, then resume with --resume."
+        )
+
+    def _eval_batches(self, split: str):
+        """This process's share of ``split`` (a disjoint strided shard when distributed: no duplicates)."""
+        bundle = self.data
+        if self.rt.distributed:
+            data = getattr(bundle, split)
+            shard = data.subset(torch.arange(self.rt.rank, len(data), self.rt.world_size))
+            bundle = dataclasses.replace(bundle, **{split: shard})
+        loader = make_loader(
+            bundle,
+            split,
+            batch_size=self.cfg.data.eval_batch_size,
+            train=False,
+            device=self.rt.device,
+            num_workers=self.cfg.data.num_workers,
+        )
+        return ((self.views.normalize(b.images.float() / 255.0), b.labels) for b in loader)
+
+    def evaluate(self) -> dict[str, float]:
+        row = {}
+        amp = (lambda: R.autocast(self.rt, self.cfg.amp)) if self.cfg.amp != "off" else None
+        for split in ("test", "val"):
+            if getattr(self.data, split) is None:
+                continue
+            m = evaluate(
+                self.student,
+                self._eval_batches(split),
+                self.rt,
+                amp_context=amp,
+                channels_last=self.cfg.channels_last,
+            )
+            row.update({f"{split}_{k}": v for k, v in m.items()})
+        return row
+
+    def fit(self) -> dict:
+        cfg, rt = self.cfg, self.rt
+        if self.epoch == 0 and 0 in self.snapshot_epochs and rt.is_main:
+            self._probe_snapshot(0)
+        epochs = range(self.epoch + 1, cfg.optim.epochs + 1)
+        outer = tqdm(
+            epochs,
+            desc=self.run.path.split(os.sep)[-1],
+            disable=not (self.progress and rt.is_main),
+            dynamic_ncols=True,
+        )
+        for epoch in outer:
+            t0 = time.perf_counter()
+            row = {"epoch": epoch, **self.train_epoch(epoch)}
+            train_time = time.perf_counter() - t0
+            row.update(self.evaluate())
+            row.update(
+                epoch_time=train_time,
+                images_per_s=len(self.train_loader)
+                * cfg.data.batch_size
+                * rt.world_size
+                / max(train_time, 1e-9),
+                peak_mem_mb=R.peak_memory_mb(rt),
+            )
+            improved = row["test_top1"] > self.best["top1"]
+            if improved:
+                self.best = {"top1": row["test_top1"], "epoch": epoch}
+            row["best_top1"] = self.best["top1"]
+            self.epoch = epoch
+            if rt.is_main:
+                self.rows.append(row)
+                self.run.write_metrics(self.rows)
+                state = self._state(epoch)
+                atomic_save(state, self.run.checkpoint("last"))
+                if improved:
+                    atomic_save(state, self.run.checkpoint("best"))
+                if epoch in self.snapshot_epochs:
+                    self._probe_snapshot(epoch)
+                if epoch == cfg.optim.epochs:
+                    self._export_student(epoch, row["test_top1"])
+                self.run.write_summary(self.summary())
+            outer.set_postfix(test=f"{row['test_top1']:.2f}", best=f"{self.best['top1']:.2f}")
+        return self.summary()
+
+    def summary(self) -> dict:
+        last = self.rows[-1] if self.rows else {}
+        return {
+            "run": self.run.path,
+            "method": self.cfg.method,
+            "epochs_done": self.epoch,
+            "epochs": self.cfg.optim.epochs,
+            "best_top1": self.best["top1"],
+            "best_epoch": self.best["epoch"],
+            "last_top1": float(last.get("test_top1", "nan")),
+            "last_train_top1": float(last.get("train_top1", "nan")),
+            "mean_epoch_time": sum(float(r["epoch_time"]) for r in self.rows) / max(len(self.rows), 1),
+            "peak_mem_mb": max((float(r["peak_mem_mb"]) for r in self.rows), default=0.0),
+        }
+
+
+def load_file_config(path: str) -> RunConfig:
+    import yaml
+
+    with open(path, encoding="utf-8") as f:
+        return from_dict(yaml.safe_load(f))
+
+
+def train(cfg: RunConfig, *, resume: bool = False, progress: bool = True) -> dict:
+    """Train (or resume) the run described by ``cfg``; returns its summary."""
+    trainer = Trainer(cfg, resume=resume, progress=progress)
+    try:
+        return trainer.fit()
+    finally:
+        R.teardown(trainer.rt)
