@@ -1,11 +1,27 @@
-"""Streamlit entry point: ``streamlit run app/main.py``."""
+"""Streamlit entry point: ``streamlit run app/main.py`` (opens the embedded demo run by default)."""
 
 import streamlit as st
 
-st.set_page_config(page_title="vrm", layout="wide")
-st.title("vrm — relational knowledge distillation")
-st.info(
-    "The interactive app is coming: runs, affinity graphs before and after pruning, teacher vs student, "
-    "pruned edges, ablations, embeddings, attributions and a guided VRM lesson, opened on an embedded "
-    "demo run. Until it lands, this page is all there is; the trainer is usable from `vrm-train`."
-)
+from app import state
+
+st.set_page_config(page_title="vrm — relational distillation", page_icon="🕸️", layout="wide")
+
+PAGES = {
+    "Explore": [
+        st.Page("views/runs.py", title="Runs", icon="📈", url_path="runs", default=True),
+        st.Page("views/graphs.py", title="Affinity graphs", icon="🕸️", url_path="graphs"),
+        st.Page("views/compare.py", title="Teacher vs student", icon="⚖️", url_path="compare"),
+        st.Page("views/pruned.py", title="Pruned edges", icon="✂️", url_path="pruned"),
+        st.Page("views/ablations.py", title="Ablations", icon="🧪", url_path="ablations"),
+    ],
+    "Models": [
+        st.Page("views/embeddings.py", title="Embeddings", icon="🗺️", url_path="embeddings"),
+        st.Page("views/attributions.py", title="Attributions", icon="🔍", url_path="attributions"),
+    ],
+    "Teach": [
+        st.Page("views/learn.py", title="Learn VRM", icon="🎓", url_path="learn"),
+    ],
+}
+
+state.sidebar_source()
+st.navigation(PAGES).run()

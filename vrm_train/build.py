@@ -26,6 +26,7 @@ def data_from_config(cfg: DataConfig) -> DataBundle:
         split_seed=cfg.split_seed,
         image_size=cfg.image_size,
         synthetic_size=cfg.synthetic_size,
+        synthetic_classes=cfg.synthetic_classes,
     )
 
 

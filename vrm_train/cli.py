@@ -1,4 +1,4 @@
-"""Command line: ``vrm-train teacher | distill | resume | eval``.
+"""Command line: ``vrm-train teacher | distill | resume | eval | demo``.
 
 Examples::
 
@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="test", choices=["test", "val", "train"])
     e.add_argument("--batch-size", type=int, default=256)
     e.add_argument("--device", default="auto")
+    m = sub.add_parser("demo", help="build the demo runs the app opens (Fashion-MNIST, a few CPU-minutes)")
+    m.add_argument("out", nargs="?", default="data/demo", help="output folder (replaced)")
+    m.add_argument("--tiny", action="store_true", help="a few images for one epoch (structure only)")
+    m.add_argument("--no-progress", action="store_true")
     return parser
 
 
@@ -139,9 +143,28 @@ def _cmd_eval(args) -> dict:
     return {"checkpoint": file, "arch": arch, "dataset": dcfg.name, "split": args.split, **metrics}
 
 
+def _cmd_demo(args) -> dict:
+    from vrm_train.demo import build_demo
+
+    return {"runs": build_demo(args.out, tiny=args.tiny, progress=not args.no_progress)}
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    commands = {"teacher": _cmd_train, "distill": _cmd_train, "resume": _cmd_resume, "eval": _cmd_eval}
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # key=value overrides may come before or after options (argparse stops collecting them at an option)
+    unknown = [a for a in extra if a.startswith("-") or "=" not in a or not hasattr(args, "overrides")]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
+    commands = {
+        "teacher": _cmd_train,
+        "distill": _cmd_train,
+        "resume": _cmd_resume,
+        "eval": _cmd_eval,
+        "demo": _cmd_demo,
+    }
     try:
         result = commands[args.command](args)
     except _user_errors() as e:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +20,23 @@ from typing import Any
 import yaml
 
 METHODS = ("vanilla", "kd", "dkd", "dist", "rkd", "sp", "pkt", "cc", "vrm")
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML with YAML 1.2 booleans: only true/false are booleans, so ``amp: off`` stays the string "off"."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def _yaml(text: str):
+    return yaml.load(text, Loader=_Loader)
 
 
 class ConfigError(ValueError):
@@ -51,6 +69,7 @@ class DataConfig:
     virtual_num_ops: int = 2
     virtual_magnitude: int = 9  # in (0, 30): RandAugment's m
     synthetic_size: int = 2048  # synthetic dataset only: number of training images
+    synthetic_classes: int = 10  # synthetic dataset only
 
 
 @dataclass
@@ -344,7 +363,7 @@ def read_yaml(path: str, _seen: tuple[str, ...] = ()) -> dict:
         raise ConfigError(f"config file not found: {path}")
     with open(path, encoding="utf-8") as f:
         try:
-            data = yaml.safe_load(f) or {}
+            data = _yaml(f.read()) or {}
         except yaml.YAMLError as e:
             raise ConfigError(f"config file {path} is not valid YAML: {e}") from e
     if not isinstance(data, dict):
@@ -364,7 +383,7 @@ def apply_overrides(values: dict, overrides: list[str]) -> dict:
             raise ConfigError(f"override '{item}' must look like key=value (e.g. optim.lr=0.1)")
         key, raw = item.split("=", 1)
         try:
-            value = yaml.safe_load(raw) if raw != "" else ""
+            value = _yaml(raw) if raw != "" else ""
         except yaml.YAMLError as e:
             raise ConfigError(f"override '{item}': cannot parse value {raw!r}: {e}") from e
         node = out

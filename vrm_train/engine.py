@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from vrm_train import runtime as R
 from vrm_train.build import data_from_config, load_model, views_from_config
 from vrm_train.checkpoint import FORMAT, CheckpointError, atomic_save, load_file
-from vrm_train.config import RunConfig, from_dict, save_config, to_dict
+from vrm_train.config import RunConfig, load_config, save_config, to_dict
 from vrm_train.data import make_loader
 from vrm_train.distillers import build_distiller
 from vrm_train.evaluate import evaluate
@@ -107,7 +107,7 @@ class Trainer:
                 "another name (name=...) or out_dir"
             )
         if self.run.exists() and resume:
-            saved = load_file_config(self.run.config)
+            saved = load_config(self.run.config)
             mine, theirs = to_dict(self.cfg), to_dict(saved)
             mine["optim"].pop("epochs"), theirs["optim"].pop("epochs")
             if mine != theirs:
@@ -115,6 +115,8 @@ class Trainer:
                     f"--resume: the config differs from the one saved in {self.run.config} (only optim.epochs "
                     "may change); resume with `vrm-train resume <run dir>` to reuse the saved config"
                 )
+        if self.rt.distributed:  # every rank has checked before rank 0 creates the directory
+            torch.distributed.barrier()
         if self.rt.is_main:
             os.makedirs(self.run.file("checkpoints"), exist_ok=True)
             os.makedirs(self.run.file("snapshots"), exist_ok=True)
@@ -140,6 +142,8 @@ class Trainer:
             raise CheckpointError(
                 f"{path} is not a checkpoint written by this trainer; cannot resume from it"
             )
+        if st.get("optimizer") is None:
+            raise CheckpointError(f"{path} holds no optimizer state (a slimmed demo checkpoint); it cannot be resumed")
         self.student.load_state_dict(st["model"])
         self.distiller.extra_modules().load_state_dict(st["extra"])
         self.optimizer.load_state_dict(st["optimizer"])
@@ -403,13 +407,6 @@ class Trainer:
             "mean_epoch_time": sum(float(r["epoch_time"]) for r in self.rows) / max(len(self.rows), 1),
             "peak_mem_mb": max((float(r["peak_mem_mb"]) for r in self.rows), default=0.0),
         }
-
-
-def load_file_config(path: str) -> RunConfig:
-    import yaml
-
-    with open(path, encoding="utf-8") as f:
-        return from_dict(yaml.safe_load(f))
 
 
 def train(cfg: RunConfig, *, resume: bool = False, progress: bool = True) -> dict:

@@ -1,0 +1,202 @@
+"""End-to-end training on a tiny synthetic dataset: every method, resume, NaN stop, run-dir safety."""
+
+import csv
+import os
+
+import pytest
+import torch
+
+from vrm_train.checkpoint import load_file
+from vrm_train.config import load_config
+from vrm_train.distillers import REGISTRY
+from vrm_train.engine import NonFiniteLossError, Trainer, lr_at, train
+from vrm_train.rundir import RunDir
+
+pytestmark = pytest.mark.xdist_group("engine")
+
+TINY = [
+    "data.name=synthetic",
+    "data.synthetic_size=256",
+    "data.image_size=16",
+    "data.batch_size=32",
+    "data.eval_batch_size=128",
+    "optim.milestones=[2]",
+    "snapshot.probe_size=16",
+    "snapshot.train_batches=1",
+]
+
+
+def tiny(out_dir, name, *extra):
+    return load_config(None, [*TINY, f"out_dir={out_dir}", f"name={name}", *extra])
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("teacher")
+    cfg = tiny(out, "teacher", "method=vanilla", "model.name=resnet14", "optim.epochs=2")
+    train(cfg, progress=False)
+    return os.path.join(out, "teacher")
+
+
+def distill(out, name, method, teacher_dir, *extra):
+    return tiny(
+        out,
+        name,
+        f"method={method}",
+        "model.name=resnet8",
+        "teacher.name=resnet14",
+        f"teacher.checkpoint={teacher_dir}",
+        *extra,
+    )
+
+
+def read_rows(run):
+    with open(os.path.join(run, "metrics.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("method", sorted(REGISTRY))
+def test_every_method_trains_and_writes_its_run(method, teacher_dir, tmp_path):
+    cfg = distill(tmp_path, method, method, teacher_dir, "optim.epochs=1", "snapshot.epochs=[0]")
+    summary = train(cfg, progress=False)
+    run = RunDir(summary["run"])
+    rows = read_rows(run.path)
+    assert [r["epoch"] for r in rows] == ["1"]
+    terms = {"ce", "vrm"} if method == "vrm" else {"ce", method} if method != "vanilla" else {"ce"}
+    assert terms <= set(rows[0]) and {"train_top1", "test_top1", "test_top5", "lr", "epoch_time"} <= set(
+        rows[0]
+    )
+    for which in ("last", "best", "student"):
+        assert os.path.isfile(run.checkpoint(which))
+    kinds = {(k, e) for k, e, _, _ in run.snapshots()}
+    assert kinds == {("probe", 0), ("probe", 1), ("train", 1)}
+    snap = load_file(run.probe_snapshot(1))
+    assert snap["method"] == method and snap["s"].shape == (16, 10) and snap["image_v"].dtype == torch.uint8
+    assert ("t" in snap) == (method != "vanilla")
+    export = load_file(run.checkpoint("student"))
+    assert export["arch"] == "resnet8" and export["epoch"] == 1
+
+
+def test_probe_snapshot_is_the_final_student(teacher_dir, tmp_path):
+    summary = train(distill(tmp_path, "kd", "kd", teacher_dir, "optim.epochs=1"), progress=False)
+    run = RunDir(summary["run"])
+    snap = load_file(run.probe_snapshot(1))
+    from vrm_train.models import create_model
+
+    model = create_model("resnet8", num_classes=10)
+    model.load_state_dict(load_file(run.checkpoint("student"))["model"])
+    mean = torch.tensor(snap["mean"])[:, None, None]
+    std = torch.tensor(snap["std"])[:, None, None]
+    with torch.no_grad():
+        logits = model.eval()(((snap["image"].float() / 255) - mean) / std)
+    torch.testing.assert_close(logits, snap["s"], atol=1e-4, rtol=1e-4)
+    # the probe is the same test images every epoch, spread over classes
+    assert len(set(snap["targets"].tolist())) == 10
+
+
+def _comparable(rows):
+    skip = {"epoch_time", "images_per_s", "peak_mem_mb"}
+    return [{k: v for k, v in r.items() if k not in skip} for r in rows]
+
+
+def test_resume_after_interruption_is_exact(teacher_dir, tmp_path, monkeypatch):
+    extra = ("optim.epochs=3", "deterministic=true")
+    full = train(distill(tmp_path / "a", "run", "vrm", teacher_dir, *extra), progress=False)
+
+    calls = {"n": 0}
+    original = Trainer.evaluate
+
+    def interrupted(self):
+        calls["n"] += 1
+        if calls["n"] == 2:  # epoch 2 trained but not yet saved: the process dies here
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "evaluate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(distill(tmp_path / "b", "run", "vrm", teacher_dir, *extra), progress=False)
+    monkeypatch.setattr(Trainer, "evaluate", original)
+    assert [r["epoch"] for r in read_rows(tmp_path / "b" / "run")] == ["1"]
+    resumed = train(distill(tmp_path / "b", "run", "vrm", teacher_dir, *extra), resume=True, progress=False)
+    assert _comparable(read_rows(full["run"])) == _comparable(read_rows(resumed["run"]))
+    a = load_file(os.path.join(full["run"], "checkpoints", "last.pt"))["model"]
+    b = load_file(os.path.join(resumed["run"], "checkpoints", "last.pt"))["model"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(teacher_dir, tmp_path, monkeypatch):
+    from vrm_train.distillers.logit import KD
+
+    original = KD.forward
+
+    def poisoned(self, x, x_v, y, epoch):
+        out = original(self, x, x_v, y, epoch)
+        if epoch == 2:
+            out["losses"]["kd"] = out["losses"]["kd"] * float("nan")
+        return out
+
+    monkeypatch.setattr(KD, "forward", poisoned)
+    cfg = distill(tmp_path, "nan", "kd", teacher_dir, "optim.epochs=3", "log_every=2")
+    with pytest.raises(
+        NonFiniteLossError, match=r"non-finite loss at epoch 2.*last good checkpoint \(epoch 1\)"
+    ):
+        train(cfg, progress=False)
+    run = RunDir(os.path.join(tmp_path, "nan"))
+    assert load_file(run.checkpoint("last"))["epoch"] == 1
+    assert [r["epoch"] for r in read_rows(run.path)] == ["1"]
+
+
+def test_existing_run_is_never_overwritten(teacher_dir, tmp_path):
+    cfg = distill(tmp_path, "once", "kd", teacher_dir, "optim.epochs=1")
+    train(cfg, progress=False)
+    before = os.path.getmtime(os.path.join(tmp_path, "once", "checkpoints", "last.pt"))
+    with pytest.raises(FileExistsError, match="pass --resume"):
+        train(cfg, progress=False)
+    changed = distill(tmp_path, "once", "kd", teacher_dir, "optim.epochs=1", "optim.lr=0.3")
+    with pytest.raises(ValueError, match="config differs"):
+        train(changed, resume=True, progress=False)
+    assert os.path.getmtime(os.path.join(tmp_path, "once", "checkpoints", "last.pt")) == before
+
+
+def test_lr_schedules():
+    cfg = load_config(None, ["method=vanilla", "optim.lr=0.1", "optim.milestones=[2,4]", "optim.epochs=6"])
+    assert [round(lr_at(cfg, e), 6) for e in (0, 1.5, 2, 3.9, 4)] == [0.1, 0.1, 0.01, 0.01, 0.001]
+    cfg = load_config(
+        None,
+        [
+            "method=vanilla",
+            "optim.lr=0.1",
+            "optim.schedule=cosine",
+            "optim.epochs=10",
+            "optim.warmup_epochs=2",
+        ],
+    )
+    assert lr_at(cfg, 1.0) == pytest.approx(0.05)  # half-way through warm-up
+    assert lr_at(cfg, 2.0) == pytest.approx(0.1)
+    assert lr_at(cfg, 6.0) == pytest.approx(0.05)  # half-way through the cosine
+    assert lr_at(cfg, 10.0) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_published_teacher_checkpoint_distils(shared_dir, tmp_path):
+    ckpt = os.path.join(shared_dir, "reference", "compat", "resnet20_ckpt.pth")
+    cfg = load_config(
+        None,
+        [
+            "data.name=synthetic",
+            "data.synthetic_size=200",
+            "data.synthetic_classes=100",
+            "data.image_size=32",
+            "data.batch_size=50",
+            "method=kd",
+            "model.name=resnet8",
+            "teacher.name=resnet20",
+            f"teacher.checkpoint={ckpt}",
+            "optim.epochs=1",
+            f"out_dir={tmp_path}",
+            "name=pub",
+            "snapshot.probe_size=8",
+        ],
+    )
+    summary = train(cfg, progress=False)
+    assert summary["epochs_done"] == 1

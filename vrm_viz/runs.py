@@ -1,0 +1,318 @@
+"""Find, open and summarise run directories (the layout of :mod:`vrm_train.rundir`).
+
+    runs = discover_runs("data/demo")
+    table = runs_table(runs)                      # one row per run: method, pair, accuracies, options
+    run = open_run("data/demo/vrm_resnet8")
+    snap = run.snapshot("probe", epoch=6)         # a Snapshot: logits, features, images of one batch
+    diff = config_diff(runs)                      # only the config keys that differ between runs
+
+Partial runs (a run still training, or killed before its first epoch ended) open with what they have;
+foreign folders and files raise :class:`RunError` with a message that says what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import pandas as pd
+import torch
+import yaml
+
+from vrm_train.checkpoint import CheckpointError
+from vrm_train.rundir import RunDir
+from vrm_train.snapshots import load_snapshot
+
+DEMO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "demo")
+MAX_DEPTH = 3  # how deep discover_runs looks below the root
+
+
+class RunError(ValueError):
+    """A path that is not a (readable) run directory; the message says what was expected."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The inputs of the VRM maths for one batch (see :mod:`vrm_train.snapshots`)."""
+
+    path: str
+    kind: str
+    split: str
+    epoch: int
+    batch: int
+    method: str
+    dataset: str
+    classes: list[str]
+    mean: list[float]
+    std: list[float]
+    student_arch: str
+    teacher_arch: str | None
+    s: torch.Tensor
+    s_v: torch.Tensor
+    targets: torch.Tensor
+    index: torch.Tensor
+    image: torch.Tensor
+    image_v: torch.Tensor
+    t: torch.Tensor | None = None
+    t_v: torch.Tensor | None = None
+    feat_s: torch.Tensor | None = None
+    feat_t: torch.Tensor | None = None
+
+    @property
+    def has_teacher(self) -> bool:
+        return self.t is not None
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.s.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.s.shape[1])
+
+    @property
+    def label(self) -> str:
+        return "probe batch (test set)" if self.kind == "probe" else f"training batch {self.batch}"
+
+
+def read_snapshot(path: str) -> Snapshot:
+    """Load one snapshot file (weights_only); foreign or incomplete files raise :class:`RunError`."""
+    try:
+        d = load_snapshot(path)
+    except CheckpointError as e:
+        raise RunError(str(e)) from e
+    names = Snapshot.__dataclass_fields__
+    kw = {k: d.get(k) for k in names if k != "path"}
+    kw.setdefault("split", "test" if d["kind"] == "probe" else "train")
+    for k in ("split", "method", "dataset", "student_arch"):
+        kw[k] = kw.get(k) or "?"
+    kw["mean"], kw["std"] = kw.get("mean") or [0.0], kw.get("std") or [1.0]
+    return Snapshot(path=path, **kw)
+
+
+@dataclass
+class Run:
+    path: str
+    config: dict
+    summary: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+    @property
+    def method(self) -> str:
+        return self.config.get("method", "?")
+
+    @property
+    def student(self) -> str:
+        return (self.config.get("model") or {}).get("name", "?")
+
+    @property
+    def teacher(self) -> str | None:
+        t = self.config.get("teacher")
+        return t.get("name") if isinstance(t, dict) and self.method != "vanilla" else None
+
+    @property
+    def dataset(self) -> str:
+        return (self.config.get("data") or {}).get("name", "?")
+
+    @property
+    def pair(self) -> str:
+        return f"{self.teacher} → {self.student}" if self.teacher else self.student
+
+    @cached_property
+    def metrics(self) -> pd.DataFrame:
+        """One row per finished epoch (empty for a run that has not finished one)."""
+        rows = RunDir(self.path).read_metrics()
+        df = pd.DataFrame(rows)
+        return df.apply(pd.to_numeric, errors="coerce") if len(df) else pd.DataFrame({"epoch": []})
+
+    @cached_property
+    def snapshots(self) -> pd.DataFrame:
+        """Columns kind ("probe" | "train"), epoch, batch (-1 for probe), path."""
+        rows = RunDir(self.path).snapshots()
+        return pd.DataFrame(rows, columns=["kind", "epoch", "batch", "path"])
+
+    def snapshot_epochs(self, kind: str = "probe") -> list[int]:
+        return sorted(self.snapshots.loc[self.snapshots.kind == kind, "epoch"].unique().tolist())
+
+    def snapshot(self, kind: str, epoch: int, batch: int = -1) -> Snapshot:
+        sel = self.snapshots[(self.snapshots.kind == kind) & (self.snapshots.epoch == epoch)]
+        if kind == "train":
+            sel = sel[sel.batch == batch]
+        if sel.empty:
+            have = ", ".join(
+                f"{k} e{e}" + (f" b{b}" if b >= 0 else "") for k, e, b, _ in self.snapshots.values
+            )
+            raise RunError(
+                f"run {self.name} has no {kind} snapshot for epoch {epoch}; it has: {have or 'none'}"
+            )
+        return read_snapshot(sel.iloc[0]["path"])
+
+    def checkpoint(self, which: str = "student") -> str | None:
+        """Path of ``checkpoints/<which>.pt`` if it exists."""
+        p = RunDir(self.path).checkpoint(which)
+        return p if os.path.isfile(p) else None
+
+    def teacher_checkpoint(self) -> str | None:
+        """The teacher path from the config, resolved relative to the run's parent folder when needed."""
+        t = self.config.get("teacher")
+        ck = t.get("checkpoint") if isinstance(t, dict) else None
+        if not ck or self.method == "vanilla":
+            return None
+        for cand in (ck, os.path.join(os.path.dirname(self.path), ck)):
+            if os.path.exists(cand):
+                return cand
+        return None
+
+    def flat_config(self) -> dict:
+        """The config as dotted keys, with the sections of other methods dropped (they are unused)."""
+        flat = _flatten(self.config)
+        others = {m for m in ("kd", "dkd", "dist", "rkd", "sp", "pkt", "cc", "vrm") if m != self.method}
+        return {
+            k: v
+            for k, v in flat.items()
+            if k.split(".")[0] not in others and not k.startswith("teacher.checkpoint")
+        }
+
+    @property
+    def best_top1(self) -> float:
+        return float(self.summary.get("best_top1", _col_max(self.metrics, "test_top1")))
+
+    @property
+    def last_top1(self) -> float:
+        return float(self.summary.get("last_top1", _col_last(self.metrics, "test_top1")))
+
+
+def _col_max(df: pd.DataFrame, col: str) -> float:
+    return float(df[col].max()) if col in df and len(df) else math.nan
+
+
+def _col_last(df: pd.DataFrame, col: str) -> float:
+    return float(df[col].iloc[-1]) if col in df and len(df) else math.nan
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, dict):
+            out.update(_flatten(v, key))
+        else:
+            out[key] = tuple(v) if isinstance(v, list) else v
+    return out
+
+
+def open_run(path: str) -> Run:
+    """Open one run directory; raises :class:`RunError` for anything else."""
+    path = os.path.abspath(os.path.expanduser(str(path)))
+    if not os.path.exists(path):
+        raise RunError(f"no such file or folder: {path}")
+    if os.path.isfile(path):
+        raise RunError(
+            f"{path} is a file; a run is a folder with config.yaml, metrics.csv and checkpoints/ "
+            "(open a single checkpoint in the 'Open checkpoints' page)"
+        )
+    run = RunDir(path)
+    if not run.exists():
+        raise RunError(
+            f"{path} is not a run directory: it has no config.yaml (written by vrm-train at start)"
+        )
+    try:
+        with open(run.config, encoding="utf-8") as f:
+            config = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as e:
+        raise RunError(f"cannot read {run.config}: {e}") from e
+    if not isinstance(config, dict) or "method" not in config or "model" not in config:
+        raise RunError(f"{run.config} is not a vrm run config (no 'method'/'model' keys)")
+    try:
+        summary = run.read_summary()
+    except ValueError as e:
+        raise RunError(f"cannot read {run.summary}: {e}") from e
+    return Run(path=path, config=config, summary=summary)
+
+
+def discover_runs(root: str) -> list[Run]:
+    """Every run directory at ``root`` or below it (up to three levels), sorted by path.
+
+    ``root`` may itself be a run. Raises :class:`RunError` when the path does not exist or holds no run.
+    """
+    root = os.path.abspath(os.path.expanduser(str(root)))
+    if not os.path.isdir(root):
+        raise RunError(
+            f"no such folder: {root}" if not os.path.exists(root) else f"{root} is a file, not a folder"
+        )
+    found = []
+    base_depth = root.rstrip(os.sep).count(os.sep)
+    for dirpath, dirnames, filenames in os.walk(root):
+        if (
+            ("config.yaml" in filenames
+            and os.path.isdir(os.path.join(dirpath, "checkpoints")))
+            or ("config.yaml" in filenames and "metrics.csv" in filenames)
+        ):
+            found.append(open_run(dirpath))
+            dirnames[:] = []  # a run holds no runs
+        elif dirpath.count(os.sep) - base_depth >= MAX_DEPTH:
+            dirnames[:] = []
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    if not found:
+        raise RunError(
+            f"no run directories under {root} (a run has config.yaml and checkpoints/ or metrics.csv)"
+        )
+    return sorted(found, key=lambda r: r.path)
+
+
+KEY_OPTIONS = (
+    "vrm.is_edges",
+    "vrm.uep",
+    "vrm.uep_ratio",
+    "vrm.huber_delta",
+    "vrm.lambda_is",
+    "vrm.lambda_ic",
+    "vrm.zscore",
+    "seed",
+)
+
+
+def runs_table(runs: list[Run]) -> pd.DataFrame:
+    """One row per run: identity, accuracies (best and last test top-1, last train top-1, gap), key options."""
+    rows = []
+    for r in runs:
+        m = r.metrics
+        train = _col_last(m, "train_top1")
+        row = {
+            "run": r.name,
+            "method": r.method,
+            "pair": r.pair,
+            "dataset": r.dataset,
+            "epochs": int(m["epoch"].max()) if len(m) else 0,
+            "best_top1": r.best_top1,
+            "last_top1": r.last_top1,
+            "last_train_top1": train,
+            "gap": train - r.last_top1,
+        }
+        flat = _flatten(r.config)
+        for k in KEY_OPTIONS:
+            if r.method == "vrm" or not k.startswith("vrm."):
+                row[k] = flat.get(k)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def config_diff(runs: list[Run]) -> pd.DataFrame:
+    """The config keys whose values differ between ``runs`` (rows: keys, columns: run names)."""
+    flats = {r.name: r.flat_config() for r in runs}
+    keys = sorted(set().union(*[f.keys() for f in flats.values()])) if flats else []
+    rows = {}
+    for k in keys:
+        values = [flats[n].get(k) for n in flats]
+        if len({repr(v) for v in values}) > 1:
+            rows[k] = values
+    return (
+        pd.DataFrame.from_dict(rows, orient="index", columns=list(flats))
+        if rows
+        else pd.DataFrame(columns=list(flats))
+    )
