@@ -65,6 +65,11 @@ def test_truncated_and_missing_files(tmp_path):
         load_file(str(path))
     with pytest.raises(CheckpointError, match="checkpoint not found"):
         load_file(str(tmp_path / "nope.pt"))
+    for i, content in enumerate([b"hello world\n", b"abcdefgh", b""]):
+        foreign = tmp_path / f"foreign{i}.pt"
+        foreign.write_bytes(content)
+        with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
+            load_file(str(foreign))
     junk = tmp_path / "junk.pt"
     junk.write_bytes(pickle.dumps([1, 2, 3]) + b"junk")
     with pytest.raises(CheckpointError):

@@ -65,17 +65,23 @@ def load_file(path: str, map_location: str | torch.device = "cpu") -> Any:
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         names = re.findall(r"GLOBAL ([\w.]+)", str(e)) or re.findall(r"global ([\w.]+)", str(e))
-        what = f" (it references {', '.join(sorted(set(names)))})" if names else ""
-        raise CheckpointError(
-            f"refusing to load {path}: the file needs arbitrary unpickling{what}, which could run code. "
-            "Only tensors, plain containers and argparse.Namespace are accepted. Re-save it as "
-            "torch.save({'model': model.state_dict()}, path) in a trusted environment."
-        ) from e
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(
-            f"cannot read {path}: {e}. The file is truncated or not a PyTorch checkpoint; "
-            "re-download or re-export it."
-        ) from e
+        if names or "global" in str(e).lower():
+            what = f" (it references {', '.join(sorted(set(names)))})" if names else ""
+            raise CheckpointError(
+                f"refusing to load {path}: the file needs arbitrary unpickling{what}, which could run code. "
+                "Only tensors, plain containers and argparse.Namespace are accepted. Re-save it as "
+                "torch.save({'model': model.state_dict()}, path) in a trusted environment."
+            ) from e
+        raise _unreadable(path, e) from e
+    except Exception as e:  # torch.load raises KeyError/IndexError/RuntimeError/... on foreign bytes
+        raise _unreadable(path, e) from e
+
+
+def _unreadable(path: str, e: Exception) -> CheckpointError:
+    return CheckpointError(
+        f"cannot read {path} ({type(e).__name__}: {e}): the file is truncated or not a PyTorch checkpoint; "
+        "re-download or re-export it."
+    )
 
 
 def extract_state_dict(obj: Any, path: str = "<checkpoint>") -> dict[str, torch.Tensor]:

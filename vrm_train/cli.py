@@ -1,4 +1,4 @@
-"""Command line: ``vrm-train teacher | distill | resume | eval | demo``.
+"""Command line: ``vrm-train teacher | distill | resume | eval | snapshot | demo``.
 
 Examples::
 
@@ -65,6 +65,36 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="test", choices=["test", "val", "train"])
     e.add_argument("--batch-size", type=int, default=256)
     e.add_argument("--device", default="auto")
+    sn = sub.add_parser(
+        "snapshot",
+        help="relation snapshots of any teacher/student checkpoint pair (opens in the app like a run)",
+        description="Compute relation snapshots (the app's input) from checkpoints this trainer did not write: "
+        "both models on the real and virtual views of the trainer's probe batch and of N more batches.",
+    )
+    sn.add_argument("--teacher", required=True, help="teacher checkpoint file or run directory")
+    sn.add_argument(
+        "--student", help="student checkpoint file or run directory (omit: a fresh --student-arch)"
+    )
+    sn.add_argument("--teacher-arch", help="teacher architecture (default: recorded with the checkpoint)")
+    sn.add_argument("--student-arch", help="student architecture (default: recorded with the checkpoint)")
+    sn.add_argument("--out", required=True, help="output folder (run-like: config.yaml + snapshots/)")
+    sn.add_argument("--data", help="dataset name (default: the one recorded with the checkpoints)")
+    sn.add_argument("--data-root", help="dataset location")
+    sn.add_argument(
+        "--split", default="test", choices=["train", "val", "test"], help="split of the extra batches"
+    )
+    sn.add_argument("--batches", type=int, default=2, help="extra batches besides the probe batch")
+    sn.add_argument("--batch-size", type=int, default=64)
+    sn.add_argument("--probe-size", type=int, help="probe batch size (default: the run's, else 64)")
+    sn.add_argument(
+        "--seed", type=int, default=0, help="seed of batch selection, virtual views and a fresh student"
+    )
+    sn.add_argument(
+        "--virtual-ops", type=int, help="RandAugment ops of the virtual view (default: the run's)"
+    )
+    sn.add_argument("--virtual-magnitude", type=int, help="RandAugment magnitude in (0, 30)")
+    sn.add_argument("--device", default="auto")
+    sn.add_argument("--no-progress", action="store_true")
     m = sub.add_parser("demo", help="build the demo runs the app opens (Fashion-MNIST, a few CPU-minutes)")
     m.add_argument("out", nargs="?", default="data/demo", help="output folder (replaced)")
     m.add_argument("--tiny", action="store_true", help="a few images for one epoch (structure only)")
@@ -143,6 +173,33 @@ def _cmd_eval(args) -> dict:
     return {"checkpoint": file, "arch": arch, "dataset": dcfg.name, "split": args.split, **metrics}
 
 
+def _cmd_snapshot(args) -> dict:
+    from vrm_train.config import DataConfig
+    from vrm_train.live import LiveSpec, compute_live_snapshots
+
+    data = None
+    if args.data:
+        data = DataConfig(name=args.data, root=args.data_root)
+        from_dict({"method": "vanilla", "data": vars(data)})  # validates the dataset name
+    spec = LiveSpec(
+        teacher=args.teacher,
+        student=args.student,
+        teacher_arch=args.teacher_arch,
+        student_arch=args.student_arch,
+        out=args.out,
+        data=data,
+        split=args.split,
+        batches=args.batches,
+        batch_size=args.batch_size,
+        probe_size=args.probe_size,
+        seed=args.seed,
+        virtual_num_ops=args.virtual_ops,
+        virtual_magnitude=args.virtual_magnitude,
+        device=args.device,
+    )
+    return compute_live_snapshots(spec, progress=not args.no_progress)
+
+
 def _cmd_demo(args) -> dict:
     from vrm_train.demo import build_demo
 
@@ -164,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         "resume": _cmd_resume,
         "eval": _cmd_eval,
         "demo": _cmd_demo,
+        "snapshot": _cmd_snapshot,
     }
     try:
         result = commands[args.command](args)

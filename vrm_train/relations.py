@@ -55,6 +55,10 @@ _NORM_EPS = 1e-12  # torch.nn.functional.normalize's eps
 _ZSCORE_EPS = 1e-6
 _CANCEL = 1e-4  # ‖x_u − x_v‖² below this fraction of ‖x_u‖² + ‖x_v‖²: direct path
 _CHUNK = 1 << 19  # elements per [edges, dim] float64 tensor on the direct path (4 MiB)
+# Up to this many edge elements (edges × dim) every edge is materialised at once, with no host sync (no
+# nonzero/item): on a GPU, small graphs are launch- and sync-bound, and 2^22 float64 elements are cheap.
+# On the CPU the Gram path is faster at every size, so the limit is 0 there.
+_DENSE_LIMIT = {"cuda": 1 << 22}
 
 
 class VRMOutput(NamedTuple):
@@ -190,12 +194,21 @@ def uep_mask(scores: Tensor, candidates: Tensor, *, uep_ratio: float) -> Tensor:
     _options(uep_ratio=uep_ratio)
     if scores.shape != candidates.shape or candidates.dtype != torch.bool:
         raise ValueError("scores and candidates must have the same shape and candidates must be bool")
-    flat = candidates.reshape(-1).nonzero().squeeze(1)
-    k = math.floor(uep_ratio * flat.numel())
-    order = torch.sort(scores.detach().reshape(-1)[flat], descending=True, stable=True).indices
+    return _prune_top(scores, candidates, math.floor(uep_ratio * int(candidates.sum())))
+
+
+def _prune_top(scores: Tensor, candidates: Tensor, k: int) -> Tensor:
+    """``candidates`` minus its k highest-scoring entries (stable, row-major ties); no host sync."""
+    flat = scores.detach().reshape(-1).masked_fill(~candidates.reshape(-1), -math.inf)
+    order = torch.sort(flat, descending=True, stable=True).indices[:k]
     kept = candidates.clone()
-    kept.view(-1)[flat[order[:k]]] = False
+    kept.view(-1)[order] = False
     return kept
+
+
+def _num_candidates(is_edges: str, b: int) -> int:
+    n = 2 * b if is_edges == "all" else b
+    return b * b if is_edges == "cross_view" else n * (n - 1) // 2
 
 
 def _direct(a_s, b_s, a_t, b_t, i, j, delta, residual):
@@ -230,6 +243,8 @@ def _edges(a_s, b_s, a_t, b_t, active, delta, residual=False, same=False) -> _Ed
     same: b is a (symmetric sets), which saves two matmuls. delta None: cosines instead of losses."""
     a_s, b_s = a_s.double(), b_s.double()
     a_t, b_t = a_t.detach().double(), b_t.detach().double()
+    if active.numel() * a_s.shape[1] <= _DENSE_LIMIT.get(a_s.device.type, 0):
+        return _dense_edges(a_s, b_s, a_t, b_t, active, delta, residual)
     sum_s = _outer(a_s.pow(2).sum(-1), b_s.pow(2).sum(-1))  # ‖x_i‖² + ‖x_j‖²
     sum_t = _outer(a_t.pow(2).sum(-1), b_t.pow(2).sum(-1))
     n2_s = (sum_s - 2 * (a_s @ b_s.T)).clamp_min(0)  # ‖a_i − b_j‖²
@@ -265,6 +280,18 @@ def _edges(a_s, b_s, a_t, b_t, active, delta, residual=False, same=False) -> _Ed
         if delta is not None:
             dropped = dropped.index_put((i, j), outs[1])
     return _Edges(value, dropped, slow)
+
+
+def _dense_edges(a_s, b_s, a_t, b_t, active, delta, residual) -> _Edges:
+    """Every (i, j) materialised at once (small graphs on a GPU: no host sync); same values as _edges."""
+    n_a, n_b = active.shape
+    i = torch.arange(n_a, device=active.device).repeat_interleave(n_b)
+    j = torch.arange(n_b, device=active.device).repeat(n_a)
+    out = [o.view(n_a, n_b) for o in _direct(a_s, b_s, a_t, b_t, i, j, delta, residual)]
+    if delta is None:
+        return _Edges(torch.where(active, out[0], math.nan), torch.zeros_like(out[0], dtype=torch.int64), active)
+    value = torch.where(active, out[0], 0.0)
+    return _Edges(value, torch.where(active, out[1], 0), active)
 
 
 def _prepare(s, s_v, t, t_v, is_edges, standardise):
@@ -378,7 +405,8 @@ def vrm_loss(
     c, delta, residual = s.shape[1], float(huber_delta), uep == "residual"
     keep = cand
     if uep in ("cross_entropy", "joint_entropy"):
-        keep = uep_mask(_scores(s, s_v, is_edges, uep), cand, uep_ratio=uep_ratio)
+        k = math.floor(uep_ratio * _num_candidates(is_edges, s.shape[0]))
+        keep = _prune_top(_scores(s, s_v, is_edges, uep), cand, k)
     n_is, n_ic = cand.sum().double(), c * (c - 1) // 2
     with torch.set_grad_enabled(torch.is_grad_enabled() and (lambda_is != 0 or lambda_ic == 0)):
         e_is = _edges(a_s, b_s, a_t, b_t, keep, delta, residual, same)

@@ -1,0 +1,95 @@
+"""What bench.quality runs: the baselines, the VRM ablations and the validation sweep of VRM's options."""
+
+from __future__ import annotations
+
+from vrm_train.config import VRMConfig
+
+# (label, method, overrides). Baselines use their published loss weights: the config defaults.
+BASELINES = [
+    ("student_alone", "vanilla", []),
+    ("kd", "kd", []),
+    ("dkd", "dkd", ["dkd.warmup=2"]),  # warm-up scaled to the short schedule (20 of 240 epochs upstream)
+    ("dist", "dist", []),
+    ("rkd", "rkd", []),
+    ("sp", "sp", []),
+    ("pkt", "pkt", []),
+    ("cc", "cc", []),
+    ("vrm", "vrm", []),
+]
+
+
+def baseline_methods() -> list[tuple[str, str, list[str]]]:
+    return BASELINES
+
+
+def _value(opts: list[str], key: str, default):
+    for o in opts:
+        k, v = o.split("=", 1)
+        if k == key:
+            return type(default)(v)
+    return default
+
+
+def ablations(vrm_opts: list[str]) -> list[tuple[str, str, list[str]]]:
+    """VRM with one component removed or changed (on top of the chosen VRM options)."""
+    delta = _value(vrm_opts, "vrm.huber_delta", VRMConfig().huber_delta)
+    huber = (
+        ("vrm_delta2_cosine", ["vrm.huber_delta=2.0"])
+        if delta < 2
+        else ("vrm_huber_delta1", ["vrm.huber_delta=1.0"])
+    )
+    return [
+        ("vrm_no_virtual", "vrm", ["vrm.is_edges=real_only"]),
+        ("vrm_no_rep", "vrm", ["vrm.is_edges=all"]),
+        ("vrm_no_uep", "vrm", ["vrm.uep=none"]),
+        ("vrm_no_ic", "vrm", ["vrm.lambda_ic=0.0"]),
+        (huber[0], "vrm", huber[1]),
+        ("vrm_no_zscore", "vrm", ["vrm.zscore=false"]),
+    ]
+
+
+def sweep_stages(quick: bool) -> list[tuple[str, list[dict]]]:
+    """Coordinate-wise stages; each stage keeps the best candidate (validation score) for the next."""
+    if quick:
+        return [
+            (
+                "loss weight",
+                [{"vrm.lambda_is": 1.0, "vrm.lambda_ic": 1.0}, {"vrm.lambda_is": 4.0, "vrm.lambda_ic": 4.0}],
+            )
+        ]
+    return [
+        ("loss weight", [{"vrm.lambda_is": w, "vrm.lambda_ic": w} for w in (1.0, 4.0, 16.0)]),
+        ("huber delta", [{"vrm.huber_delta": d} for d in (0.5, 1.0, 2.0)]),
+        (
+            "unreliable-edge pruning",
+            [
+                {"vrm.uep": "cross_entropy", "vrm.uep_ratio": 0.1},
+                {"vrm.uep": "cross_entropy", "vrm.uep_ratio": 0.2},
+                {"vrm.uep": "cross_entropy", "vrm.uep_ratio": 0.4},
+                {"vrm.uep": "joint_entropy", "vrm.uep_ratio": 0.2},
+                {"vrm.uep": "residual", "vrm.uep_ratio": 0.0},
+            ],
+        ),
+        ("virtual view strength", [{"data.virtual_magnitude": m} for m in (5, 9, 15)]),
+    ]
+
+
+_SHORT = {
+    "vrm.lambda_is": "lis",
+    "vrm.lambda_ic": "lic",
+    "vrm.huber_delta": "d",
+    "vrm.uep": "",
+    "vrm.uep_ratio": "r",
+    "data.virtual_magnitude": "m",
+}
+_UEP = {"cross_entropy": "ce", "joint_entropy": "je", "residual": "res", "none": "none"}
+
+
+def sweep_name(opts: dict) -> str:
+    """A run name for a sweep point, identical for identical options (so points are reused)."""
+    parts = []
+    for k in sorted(opts):
+        v = opts[k]
+        v = _UEP.get(v, v) if k == "vrm.uep" else (f"{v:g}" if isinstance(v, float) else v)
+        parts.append(f"{_SHORT.get(k, k)}{v}")
+    return "vrm_" + "_".join(parts) if parts else "vrm_defaults"

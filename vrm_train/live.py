@@ -1,0 +1,186 @@
+"""Relation snapshots computed from any teacher/student checkpoint pair, in the trainer's exact format.
+
+    vrm-train snapshot --teacher runs/teacher_x --student runs/kd_y --batches 4 --out runs/live_kd_y
+    vrm-train snapshot --teacher resnet32x4.pth --teacher-arch resnet32x4 --student-arch resnet8x4 \\
+        --data cifar100 --data-root ~/data --out runs/live_init     # student at initialisation
+
+The output folder looks like a run (config.yaml + snapshots/), so the app opens it like any other:
+``probe_eNNN.pt`` is the trainer's fixed probe batch (same test images, same virtual-view seed, so for the
+final checkpoints it equals the snapshot the trainer wrote), ``train_eNNN_bKK.pt`` are ``batches`` extra
+batches drawn from ``split`` with seeds recorded in each file (``seed`` + k), so the same batches come back.
+Both models run in eval mode on both views. NNN is the student checkpoint's epoch (0 at initialisation).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import torch
+import yaml
+from torch import nn
+from tqdm.auto import tqdm
+
+from vrm_train import runtime as R
+from vrm_train.build import data_from_config, resolve_checkpoint, views_from_config
+from vrm_train.checkpoint import CheckpointError, check_fits, extract_state_dict, load_file
+from vrm_train.config import ConfigError, DataConfig, from_dict
+from vrm_train.models import create_model
+from vrm_train.rundir import RunDir
+from vrm_train.snapshots import probe_indices, relation_snapshot, save_snapshot
+
+
+@dataclass
+class LiveSpec:
+    """What to compute. ``student`` may be None: a freshly initialised ``student_arch`` (seeded)."""
+
+    teacher: str
+    out: str
+    student: str | None = None
+    teacher_arch: str | None = None
+    student_arch: str | None = None
+    data: DataConfig | None = None  # None: the dataset recorded in the checkpoints' run config
+    split: str = "test"
+    batches: int = 2
+    batch_size: int = 64
+    probe_size: int | None = None  # None: the probe size of the run config (64 without one)
+    probe_seed: int | None = None
+    seed: int = 0
+    virtual_num_ops: int | None = None
+    virtual_magnitude: int | None = None
+    device: str = "auto"
+    extra: dict = field(default_factory=dict)
+
+
+def _describe(path: str, arch: str | None, role: str) -> tuple[str, str, dict, dict | None]:
+    """(file, architecture, state dict, run config or None) of a checkpoint given as a file or run dir."""
+    file, recorded = resolve_checkpoint(path)
+    obj = load_file(file)
+    config = obj.get("config") if isinstance(obj, dict) and isinstance(obj.get("config"), dict) else None
+    if config is None and os.path.isdir(path):
+        with open(RunDir(path).config, encoding="utf-8") as f:
+            config = yaml.safe_load(f)
+    stored = recorded or (obj.get("arch") if isinstance(obj, dict) else None)
+    if arch and stored and arch != stored:
+        raise CheckpointError(f"the {role} checkpoint {path} holds a '{stored}', not the requested '{arch}'")
+    arch = arch or stored
+    if not arch:
+        raise ConfigError(
+            f"the {role} checkpoint {file} does not record its architecture: pass --{role}-arch NAME"
+        )
+    return file, arch, extract_state_dict(obj, file), config
+
+
+def _build(
+    arch: str, state: dict | None, file: str, *, num_classes: int, in_chans: int, role: str
+) -> nn.Module:
+    model = create_model(arch, num_classes=num_classes, in_chans=in_chans)
+    if state is not None:
+        try:
+            check_fits(model, state, arch=arch, path=file)
+        except CheckpointError as e:
+            raise CheckpointError(f"{role}: {e}") from e
+        model.load_state_dict(state)
+    return model.eval()
+
+
+def compute_live_snapshots(spec: LiveSpec, *, progress: bool = True) -> dict:
+    """Write the probe snapshot and ``spec.batches`` batch snapshots into ``spec.out``; returns a summary."""
+    t_file, t_arch, t_state, t_cfg = _describe(spec.teacher, spec.teacher_arch, "teacher")
+    s_file = s_arch = s_state = s_cfg = None
+    if spec.student:
+        s_file, s_arch, s_state, s_cfg = _describe(spec.student, spec.student_arch, "student")
+    else:
+        s_arch = spec.student_arch
+        if not s_arch:
+            raise ConfigError(
+                "without a student checkpoint, name the architecture to initialise: --student-arch NAME"
+            )
+    run_cfg = s_cfg or t_cfg
+    saved = from_dict(run_cfg) if isinstance(run_cfg, dict) and run_cfg.get("method") else None
+    dcfg = spec.data or (saved.data if saved else None)
+    if dcfg is None:
+        raise ConfigError("no dataset recorded with these checkpoints: pass --data NAME (and --data-root)")
+    if spec.virtual_num_ops is not None:
+        dcfg.virtual_num_ops = spec.virtual_num_ops
+    if spec.virtual_magnitude is not None:
+        dcfg.virtual_magnitude = spec.virtual_magnitude
+    rt = R.setup(spec.device)
+    data = data_from_config(dcfg)
+    views = views_from_config(dcfg, data, rt.device)
+    kw = dict(num_classes=data.num_classes, in_chans=data.in_chans)
+    teacher = _build(t_arch, t_state, t_file, role="teacher", **kw).to(rt.device)
+    torch.manual_seed(spec.seed)  # a fresh student is initialised reproducibly
+    student = _build(s_arch, s_state, s_file or "<initialised>", role="student", **kw).to(rt.device)
+    epoch = 0
+    if s_file:
+        obj = load_file(s_file)
+        epoch = int(obj.get("epoch", 0)) if isinstance(obj, dict) and isinstance(obj.get("epoch"), int) else 0
+    probe_size = spec.probe_size or (saved.snapshot.probe_size if saved else 64)
+    probe_seed = (
+        spec.probe_seed if spec.probe_seed is not None else (saved.snapshot.probe_seed if saved else 0)
+    )
+    split = getattr(data, spec.split, None)
+    if split is None:
+        raise ConfigError(f"dataset {dcfg.name} has no '{spec.split}' split here")
+    if not hasattr(split, "images"):
+        raise ConfigError("live snapshots need an in-memory dataset (not an image folder)")
+
+    run = RunDir(spec.out)
+    os.makedirs(run.file("snapshots"), exist_ok=True)
+    meta = {
+        "method": "live",
+        "student_arch": s_arch,
+        "teacher_arch": t_arch,
+        "dataset": dcfg.name,
+        "classes": list(data.classes),
+        "mean": list(data.mean),
+        "std": list(data.std),
+    }
+    jobs = [
+        ("probe", -1, probe_indices(data.test.labels, probe_size, probe_seed), probe_seed, data.test, "test")
+    ]
+    g = torch.Generator().manual_seed(spec.seed)
+    order = torch.randperm(len(split), generator=g)
+    for k in range(spec.batches):
+        idx = order[k * spec.batch_size : (k + 1) * spec.batch_size]
+        if idx.numel() < 2:
+            break
+        jobs.append(("train", k, idx, spec.seed + k, split, spec.split))
+    written = []
+    for kind, k, idx, seed, source, split_name in tqdm(jobs, desc="live snapshots", disable=not progress):
+        tensors = relation_snapshot(
+            student,
+            teacher,
+            source.images[idx].to(rt.device),
+            virtual_view=views.virtual,
+            normalize=views.normalize,
+            virtual_seed=seed,
+        )
+        tensors.update(targets=source.labels[idx], index=idx)
+        path = run.probe_snapshot(epoch) if kind == "probe" else run.train_snapshot(epoch, k)
+        save_snapshot(
+            path,
+            tensors,
+            {**meta, "kind": kind, "split": split_name, "epoch": epoch, "batch": k, "seed": seed},
+        )
+        written.append(path)
+    config = {
+        "method": "live",
+        "name": os.path.basename(os.path.abspath(spec.out)),
+        "model": {"name": s_arch, "checkpoint": s_file},
+        "teacher": {"name": t_arch, "checkpoint": t_file},
+        "data": {k: v for k, v in vars(dcfg).items()},
+        "live": {
+            "split": spec.split,
+            "batches": spec.batches,
+            "batch_size": spec.batch_size,
+            "seed": spec.seed,
+            "probe_size": probe_size,
+            "probe_seed": probe_seed,
+            "epoch": epoch,
+        },
+    }
+    with open(run.config, "w", encoding="utf-8") as f:
+        yaml.safe_dump(config, f, sort_keys=False)
+    return {"out": run.path, "snapshots": written, "teacher": t_arch, "student": s_arch, "epoch": epoch}
