@@ -8,18 +8,27 @@ st.set_page_config(page_title="vrm — relational distillation", page_icon="🕸
 
 PAGES = {
     "Explore": [
-        st.Page("views/runs.py", title="Runs", icon="📈", url_path="runs", default=True),
-        st.Page("views/graphs.py", title="Affinity graphs", icon="🕸️", url_path="graphs"),
-        st.Page("views/compare.py", title="Teacher vs student", icon="⚖️", url_path="compare"),
-        st.Page("views/pruned.py", title="Pruned edges", icon="✂️", url_path="pruned"),
-        st.Page("views/ablations.py", title="Ablations", icon="🧪", url_path="ablations"),
+        st.Page("views/runs.py", title="Runs", icon=":material/monitoring:", url_path="runs", default=True),
+        st.Page("views/graphs.py", title="Affinity graphs", icon=":material/hub:", url_path="graphs"),
+        st.Page(
+            "views/compare.py", title="Teacher vs student", icon=":material/compare:", url_path="compare"
+        ),
+        st.Page("views/pruned.py", title="Pruned edges", icon=":material/content_cut:", url_path="pruned"),
+        st.Page("views/ablations.py", title="Ablations", icon=":material/science:", url_path="ablations"),
     ],
     "Models": [
-        st.Page("views/embeddings.py", title="Embeddings", icon="🗺️", url_path="embeddings"),
-        st.Page("views/attributions.py", title="Attributions", icon="🔍", url_path="attributions"),
+        st.Page(
+            "views/embeddings.py", title="Embeddings", icon=":material/scatter_plot:", url_path="embeddings"
+        ),
+        st.Page(
+            "views/attributions.py",
+            title="Attributions",
+            icon=":material/image_search:",
+            url_path="attributions",
+        ),
     ],
     "Teach": [
-        st.Page("views/learn.py", title="Learn VRM", icon="🎓", url_path="learn"),
+        st.Page("views/learn.py", title="Learn VRM", icon=":material/school:", url_path="learn"),
     ],
 }
 

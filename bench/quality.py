@@ -67,13 +67,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     ap.add_argument("--out", default=os.path.join(REPO, "runs", "quality"))
     ap.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
+    ap.add_argument("--section", default=None, help="docs section name (default: quality or quality_quick)")
     args = ap.parse_args(argv)
-    if args.quick:
-        args.per_class, args.val_per_class, args.epochs, args.seeds = 50, 10, 2, [0]
-        args.teacher_per_class, args.teacher_epochs = 200, 2
-        args.out = (
-            args.out if args.out != ap.get_default("out") else os.path.join(REPO, "runs", "quality_quick")
+    args.command = " ".join(["python -m bench.quality", *(sys.argv[1:] if argv is None else argv)])
+    if args.quick:  # smaller defaults; options given explicitly on the command line win
+        preset = dict(
+            per_class=50,
+            val_per_class=10,
+            epochs=2,
+            seeds=[0],
+            teacher_per_class=200,
+            teacher_epochs=2,
+            out=os.path.join(REPO, "runs", "quality_quick"),
         )
+        for key, value in preset.items():
+            if getattr(args, key) == ap.get_default(key):
+                setattr(args, key, value)
     return args
 
 
@@ -236,7 +245,7 @@ def report(
         print(sweep_text)
     if args.no_docs:
         return
-    section = "quality_quick" if args.quick else "quality"
+    section = args.section or ("quality_quick" if args.quick else "quality")
     write_section(section, text)
     if sweep is not None:
         write_section(f"{section}_sweep", sweep_text)

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from vrm_train import runtime as R
 from vrm_train.build import data_from_config, load_model, views_from_config
 from vrm_train.checkpoint import FORMAT, CheckpointError, atomic_save, load_file
-from vrm_train.config import RunConfig, load_config, save_config, to_dict
+from vrm_train.config import ConfigError, RunConfig, load_config, save_config, to_dict
 from vrm_train.data import make_loader
 from vrm_train.distillers import build_distiller
 from vrm_train.evaluate import evaluate
@@ -111,7 +111,7 @@ class Trainer:
             mine, theirs = to_dict(self.cfg), to_dict(saved)
             mine["optim"].pop("epochs"), theirs["optim"].pop("epochs")
             if mine != theirs:
-                raise ValueError(
+                raise ConfigError(
                     f"--resume: the config differs from the one saved in {self.run.config} (only optim.epochs "
                     "may change); resume with `vrm-train resume <run dir>` to reuse the saved config"
                 )

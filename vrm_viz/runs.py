@@ -5,6 +5,7 @@
     run = open_run("data/demo/vrm_resnet8")
     snap = run.snapshot("probe", epoch=6)         # a Snapshot: logits, features, images of one batch
     diff = config_diff(runs)                      # only the config keys that differ between runs
+    runs, problems = scan_runs("some/folder")     # lenient discovery: broken runs reported, not raised
 
 Partial runs (a run still training, or killed before its first epoch ended) open with what they have;
 foreign folders and files raise :class:`RunError` with a message that says what was expected.
@@ -12,6 +13,7 @@ foreign folders and files raise :class:`RunError` with a message that says what 
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 from dataclasses import dataclass, field
@@ -111,6 +113,10 @@ class Run:
         return (self.config.get("model") or {}).get("name", "?")
 
     @property
+    def seed(self):
+        return self.config.get("seed")
+
+    @property
     def teacher(self) -> str | None:
         t = self.config.get("teacher")
         return t.get("name") if isinstance(t, dict) and self.method != "vanilla" else None
@@ -125,10 +131,33 @@ class Run:
 
     @cached_property
     def metrics(self) -> pd.DataFrame:
-        """One row per finished epoch (empty for a run that has not finished one)."""
-        rows = RunDir(self.path).read_metrics()
+        """One row per finished epoch (empty for a run that has not finished one).
+
+        Raises :class:`RunError` for an unreadable metrics.csv (:func:`open_run` reads it eagerly)."""
+        try:
+            rows = RunDir(self.path).read_metrics()
+        except (OSError, ValueError, csv.Error) as e:
+            raise RunError(f"cannot read {RunDir(self.path).metrics}: {e}") from e
         df = pd.DataFrame(rows)
-        return df.apply(pd.to_numeric, errors="coerce") if len(df) else pd.DataFrame({"epoch": []})
+        if not len(df) or "epoch" not in df:
+            return pd.DataFrame({"epoch": []})
+        return df.apply(pd.to_numeric, errors="coerce").dropna(subset=["epoch"])
+
+    @property
+    def epochs_done(self) -> int:
+        """Finished epochs (0 for a run that is still in its first epoch or only holds snapshots)."""
+        return int(self.metrics["epoch"].max()) if len(self.metrics) else 0
+
+    @property
+    def status(self) -> str:
+        """One line: how far the run got (``no finished epoch yet`` for a partial run)."""
+        if self.method == "live":
+            return "snapshots of saved checkpoints (vrm-train snapshot): no training log"
+        if not self.epochs_done:
+            return "no finished epoch yet"
+        planned = (self.config.get("optim") or {}).get("epochs")
+        done = f"{self.epochs_done} epoch{'s' if self.epochs_done > 1 else ''}"
+        return f"{done} of {planned}" if planned and planned != self.epochs_done else f"{done}, finished"
 
     @cached_property
     def snapshots(self) -> pd.DataFrame:
@@ -169,14 +198,12 @@ class Run:
         return None
 
     def flat_config(self) -> dict:
-        """The config as dotted keys, with the sections of other methods dropped (they are unused)."""
+        """The config as dotted keys without what the run does not use: other methods' sections, the
+        teacher of a vanilla run, the teacher checkpoint path (it differs between machines)."""
         flat = _flatten(self.config)
         others = {m for m in ("kd", "dkd", "dist", "rkd", "sp", "pkt", "cc", "vrm") if m != self.method}
-        return {
-            k: v
-            for k, v in flat.items()
-            if k.split(".")[0] not in others and not k.startswith("teacher.checkpoint")
-        }
+        unused = ("teacher.",) if self.method == "vanilla" else ("teacher.checkpoint",)
+        return {k: v for k, v in flat.items() if k.split(".")[0] not in others and not k.startswith(unused)}
 
     @property
     def best_top1(self) -> float:
@@ -228,41 +255,73 @@ def open_run(path: str) -> Run:
         raise RunError(f"cannot read {run.config}: {e}") from e
     if not isinstance(config, dict) or "method" not in config or "model" not in config:
         raise RunError(f"{run.config} is not a vrm run config (no 'method'/'model' keys)")
+    bad = [
+        k
+        for k in ("model", "teacher", "data", "optim")
+        if config.get(k) is not None and not isinstance(config[k], dict)
+    ]
+    if bad or not isinstance(config["method"], str):
+        raise RunError(f"{run.config} is not a vrm run config (malformed {', '.join(bad) or 'method'})")
     try:
         summary = run.read_summary()
-    except ValueError as e:
+    except (OSError, ValueError) as e:
         raise RunError(f"cannot read {run.summary}: {e}") from e
-    return Run(path=path, config=config, summary=summary)
+    if not isinstance(summary, dict):
+        raise RunError(f"{run.summary} is not a run summary (expected a JSON object)")
+    opened = Run(path=path, config=config, summary=summary)
+    _ = opened.metrics  # read now: a broken metrics.csv is reported here, not in the middle of a page
+    return opened
 
 
-def discover_runs(root: str) -> list[Run]:
-    """Every run directory at ``root`` or below it (up to three levels), sorted by path.
+def _is_run_dir(dirpath: str, filenames: list[str]) -> bool:
+    """config.yaml beside checkpoints/, snapshots/ (``vrm-train snapshot`` output) or metrics.csv."""
+    if "config.yaml" not in filenames:
+        return False
+    return "metrics.csv" in filenames or any(
+        os.path.isdir(os.path.join(dirpath, d)) for d in ("checkpoints", "snapshots")
+    )
 
-    ``root`` may itself be a run. Raises :class:`RunError` when the path does not exist or holds no run.
-    """
+
+def scan_runs(root: str) -> tuple[list[Run], list[RunError]]:
+    """Every run at ``root`` or below (up to three levels), and one :class:`RunError` per broken run.
+
+    Raises :class:`RunError` when ``root`` is not a folder or holds no run directory at all (a folder
+    whose only runs are broken returns ``([], errors)``)."""
     root = os.path.abspath(os.path.expanduser(str(root)))
     if not os.path.isdir(root):
         raise RunError(
             f"no such folder: {root}" if not os.path.exists(root) else f"{root} is a file, not a folder"
         )
-    found = []
+    found, errors = [], []
     base_depth = root.rstrip(os.sep).count(os.sep)
     for dirpath, dirnames, filenames in os.walk(root):
-        if (
-            ("config.yaml" in filenames
-            and os.path.isdir(os.path.join(dirpath, "checkpoints")))
-            or ("config.yaml" in filenames and "metrics.csv" in filenames)
-        ):
-            found.append(open_run(dirpath))
+        if _is_run_dir(dirpath, filenames):
+            try:
+                found.append(open_run(dirpath))
+            except RunError as e:
+                errors.append(e)
             dirnames[:] = []  # a run holds no runs
         elif dirpath.count(os.sep) - base_depth >= MAX_DEPTH:
             dirnames[:] = []
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-    if not found:
+    if not found and not errors:
         raise RunError(
-            f"no run directories under {root} (a run has config.yaml and checkpoints/ or metrics.csv)"
+            f"no run directories under {root} (a run has config.yaml and checkpoints/, snapshots/ or "
+            "metrics.csv; searched 3 levels deep)"
         )
-    return sorted(found, key=lambda r: r.path)
+    return sorted(found, key=lambda r: r.path), errors
+
+
+def discover_runs(root: str) -> list[Run]:
+    """Every run directory at ``root`` or below it (up to three levels), sorted by path.
+
+    ``root`` may itself be a run. Raises :class:`RunError` when the path does not exist, holds no run,
+    or holds a broken run (see :func:`scan_runs` to skip broken runs instead).
+    """
+    found, errors = scan_runs(root)
+    if errors:
+        raise errors[0]
+    return found
 
 
 KEY_OPTIONS = (
@@ -302,17 +361,34 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def config_diff(runs: list[Run]) -> pd.DataFrame:
-    """The config keys whose values differ between ``runs`` (rows: keys, columns: run names)."""
+def config_diff(runs: list[Run], ignore: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The config keys whose values differ between ``runs`` (rows: keys, columns: run names).
+
+    ``ignore`` drops keys that always differ and say nothing (e.g. ``("name", "out_dir")``)."""
     flats = {r.name: r.flat_config() for r in runs}
     keys = sorted(set().union(*[f.keys() for f in flats.values()])) if flats else []
     rows = {}
     for k in keys:
         values = [flats[n].get(k) for n in flats]
-        if len({repr(v) for v in values}) > 1:
+        if k not in ignore and len({repr(v) for v in values}) > 1:
             rows[k] = values
     return (
         pd.DataFrame.from_dict(rows, orient="index", columns=list(flats))
         if rows
         else pd.DataFrame(columns=list(flats))
     )
+
+
+def check_snapshots(run: Run) -> pd.DataFrame:
+    """Each snapshot file of ``run`` with ``status`` "ok" or the reason it cannot be read (loads every file)."""
+    rows = []
+    for kind, epoch, batch, path in run.snapshots.itertuples(index=False):
+        try:
+            read_snapshot(path)
+            status = "ok"
+        except RunError as e:
+            status = str(e)
+        rows.append(
+            {"file": os.path.basename(path), "kind": kind, "epoch": epoch, "batch": batch, "status": status}
+        )
+    return pd.DataFrame(rows, columns=["file", "kind", "epoch", "batch", "status"])

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 
+import pandas as pd
 import streamlit as st
 
-from vrm_viz.runs import DEMO_DIR, Run, RunError, Snapshot, discover_runs, read_snapshot
+from vrm_viz.runs import DEMO_DIR, Run, RunError, Snapshot, check_snapshots, read_snapshot, scan_runs
 
 KEY_SOURCE = "source_path"  # folder of runs (or one run directory) the app shows
 
@@ -19,18 +20,21 @@ def source() -> str:
     return st.session_state.get(KEY_SOURCE) or DEMO_DIR
 
 
+def _reset_source() -> None:
+    st.session_state[KEY_SOURCE] = DEMO_DIR  # in a callback: runs before the text box is drawn again
+
+
 def sidebar_source() -> None:
     """The sidebar box that chooses which folder of runs the app shows (default: the demo)."""
+    st.session_state.setdefault(KEY_SOURCE, DEMO_DIR)
     with st.sidebar:
         st.text_input(
             "Runs folder or run directory",
-            value=st.session_state.get(KEY_SOURCE, DEMO_DIR),
             key=KEY_SOURCE,
             help="Any folder holding run directories written by vrm-train (searched 3 levels deep).",
         )
-        if source() != DEMO_DIR and st.button("Back to the demo runs", key="source_reset"):
-            st.session_state[KEY_SOURCE] = DEMO_DIR
-            st.rerun()
+        if source() != DEMO_DIR:
+            st.button("Back to the demo runs", key="source_reset", on_click=_reset_source)
 
 
 def _stamp(root: str) -> float:
@@ -44,33 +48,68 @@ def _stamp(root: str) -> float:
 
 
 @st.cache_resource(show_spinner="Finding runs…", max_entries=8)
-def _discover(root: str, stamp: float) -> list[Run]:
-    return discover_runs(root)
+def _scan(root: str, stamp: float) -> tuple[list[Run], list[RunError]]:
+    return scan_runs(root)
 
 
 def runs() -> list[Run] | None:
-    """The runs of the chosen folder, or None after showing the error in the page."""
-    root = os.path.abspath(os.path.expanduser(source()))
+    """The runs of the chosen folder, or None after showing the error in the page.
+
+    Broken runs (corrupt config.yaml, unreadable metrics.csv or summary.json) are skipped with a warning
+    naming each of them; when no run can be opened the page gets an error and None."""
+    root = os.path.abspath(os.path.expanduser(source().strip()))
     try:
         if not os.path.isdir(root):
-            discover_runs(root)  # raises the right message
-        return _discover(root, _stamp(root))
+            scan_runs(root)  # raises the right message
+        found, problems = _scan(root, _stamp(root))
     except RunError as e:
-        st.error(f"{e}")
+        found, problems = [], [e]
+    if problems and found:
+        with st.expander(f"⚠️ {len(problems)} run folder(s) under {root} could not be opened", expanded=False):
+            for e in problems:
+                st.warning(str(e))
+    if not found:
+        for e in problems:
+            st.error(str(e))
         st.caption("Choose another folder in the sidebar, or go back to the demo runs.")
         return None
+    return found
+
+
+def follow_source(*keys: str) -> None:
+    """Forget the widgets ``keys`` when the runs folder changed since they were last drawn: their options
+    are run names or terms of the old folder, so their old choices would be dropped or invalid."""
+    marker, src = f"{keys[0]}__source", source()
+    if st.session_state.get(marker) != src:
+        for k in keys:
+            st.session_state.pop(k, None)
+        st.session_state[marker] = src
 
 
 def pick_run(runs_: list[Run], *, key: str, label: str = "Run", need=None) -> Run | None:
     """A select box over ``runs_`` (optionally only those for which ``need(run)`` holds)."""
+    follow_source(key)
     options = [r for r in runs_ if need is None or need(r)]
     if not options:
         st.warning("No run here has what this page needs.")
         return None
     names = [r.name for r in options]
-    default = next((i for i, r in enumerate(options) if r.method == "vrm"), 0)
+    vrm = [i for i, r in enumerate(options) if r.method == "vrm"]  # the main VRM run, not an ablation
+    default = min(vrm, key=lambda i: (len(names[i]), names[i])) if vrm else 0
     name = st.selectbox(label, names, index=default, key=key)
     return options[names.index(name)]
+
+
+def snapshot_status(run: Run) -> pd.DataFrame:
+    """:func:`vrm_viz.runs.check_snapshots` of ``run``, cached until its snapshots folder changes."""
+    folder = os.path.join(run.path, "snapshots")
+    stamp = os.stat(folder).st_mtime if os.path.isdir(folder) else 0.0
+    return _check(run.path, stamp, run)
+
+
+@st.cache_data(show_spinner="Checking snapshots…", max_entries=32)
+def _check(path: str, stamp: float, _run: Run) -> pd.DataFrame:
+    return check_snapshots(_run)
 
 
 @st.cache_resource(show_spinner="Loading snapshot…", max_entries=64)

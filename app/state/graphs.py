@@ -1,0 +1,261 @@
+"""Cached graph computations and the shared controls of the graph pages (Affinity graphs, Teacher vs
+student, Pruned edges).
+
+Everything expensive is cached on (snapshot path, its mtime, graph options): moving a pruning slider
+recomputes one batch's graph with :mod:`vrm_train.relations` (milliseconds) and reuses every figure
+that does not depend on it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import astuple, replace
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from app import state
+from vrm_train.relations import UEP_RULES
+from vrm_viz import compare as C
+from vrm_viz import graphs as G
+from vrm_viz.figures import graphs as FG
+from vrm_viz.runs import Run, RunError, Snapshot
+
+PROBE = "probe batch (test set)"
+SCORED = ("cross_entropy", "joint_entropy")
+HEATMAP_CAPTIONS = {
+    G.INTER_SAMPLE: "Each cell is one edge, shown in both orientations (blank: not in the edge set). The thick "
+    "lines split real (r) from virtual (v) vertices; labels: vertex · true class.",
+    G.INTER_VIEW: "Rows: real views, columns: virtual views; the diagonal links the two views of one image.",
+    G.INTER_CLASS: "Each cell is the edge between two classes (vertex c: column c of the batch's logits).",
+}
+
+
+def _mtime(snap: Snapshot) -> float:
+    return os.path.getmtime(snap.path)
+
+
+def _snapshots(run: Run) -> tuple[tuple[str, float], ...]:
+    """(path, mtime) of every snapshot of ``run``: the cache key of the run-wide computations."""
+    paths = run.snapshots.sort_values(["kind", "batch", "epoch"]).path.tolist()
+    return tuple((p, os.path.getmtime(p)) for p in paths if os.path.exists(p))
+
+
+def _computed(kind: str) -> str:
+    """The graph actually computed for a view: the inter-view graph is a block of the inter-sample one."""
+    return G.INTER_CLASS if kind == G.INTER_CLASS else G.INTER_SAMPLE
+
+
+def _key(opts: G.GraphOptions) -> tuple:
+    """The options without the UEP ratio: what the ratio-independent values depend on."""
+    return astuple(replace(opts, uep_ratio=0.0))
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _base(path: str, mtime: float, kind: str, key: tuple, _opts: G.GraphOptions) -> G.Graph:
+    """The graph at the first UEP ratio asked for; cached by everything but the ratio."""
+    return G.build_graph(state.snapshot(path, mtime), kind, _opts)
+
+
+@st.cache_resource(show_spinner=False, max_entries=128)
+def _graph(path: str, mtime: float, kind: str, opts: tuple) -> G.Graph:
+    o = G.GraphOptions(*opts)
+    base = _base(path, mtime, kind, _key(o), o)
+    g = base if base.options == o else G.reprune(base, o.uep_ratio)
+    g.edges  # noqa: B018  (build the cached edge table once, here)
+    return g
+
+
+def graph(snap: Snapshot, kind: str, opts: G.GraphOptions) -> G.Graph:
+    """The recomputed graph of a snapshot (cached per snapshot file and options)."""
+    return _graph(snap.path, _mtime(snap), _computed(kind), astuple(opts))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _heatmap(path, mtime, kind, opts, quantity, model, block, sort) -> go.Figure:
+    g = _graph(path, mtime, _computed(kind), opts)
+    return FG.graph_heatmap(g, quantity, model, block=block, sort_by_class=sort)
+
+
+def heatmap(snap, kind, opts, quantity, model, *, sort: bool) -> go.Figure:
+    """Matrix view of the graph ``kind`` (the inter-view graph: the real→virtual block)."""
+    block = "inter-view" if kind == G.INTER_VIEW else "full"
+    return _heatmap(snap.path, _mtime(snap), kind, astuple(opts), quantity, model, block, sort)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _positions(path, mtime, kind, key, top_k, layout, _nxg) -> dict:
+    """Node positions depend on the top-k edge set, which no UEP ratio changes (it ranks by loss or score)."""
+    return FG.node_positions(_nxg, layout)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _node_link(path, mtime, kind, opts, top_k, layout) -> go.Figure:
+    g = _graph(path, mtime, _computed(kind), opts)
+    nxg = G.to_networkx(g, top_k=top_k, edges=_shown_edges(g, kind))
+    pos = _positions(path, mtime, kind, _key(G.GraphOptions(*opts)), top_k, layout, nxg)
+    return FG.node_link_figure(nxg, value=nxg.graph["rank"], layout=layout, pos=pos)
+
+
+def _shown_edges(g: G.Graph, kind: str) -> pd.DataFrame:
+    """The edges of the graph ``kind``: the inter-view graph keeps the real→virtual edges only."""
+    return g.edges[g.edges.u_view != g.edges.v_view] if kind == G.INTER_VIEW else g.edges
+
+
+def node_link(snap, kind, opts, *, top_k: int, layout: str) -> go.Figure:
+    """Node-link view of the top-k edges (by loss with a teacher; else UEP score, else length)."""
+    return _node_link(snap.path, _mtime(snap), kind, astuple(opts), top_k, layout)
+
+
+@st.cache_data(show_spinner="Comparing teacher and student…", max_entries=64)
+def _agreement(path: str, mtime: float, opts: tuple) -> dict:
+    return C.agreement(state.snapshot(path, mtime), G.GraphOptions(*opts), build=graph)
+
+
+def agreement(snap: Snapshot, opts: G.GraphOptions) -> dict:
+    return _agreement(snap.path, _mtime(snap), astuple(opts))
+
+
+@st.cache_data(show_spinner="Recomputing every snapshot of the run…", max_entries=32)
+def _evolution(what: str, snaps: tuple, opts: tuple) -> tuple[pd.DataFrame, list[str]]:
+    loaded, broken = [], []
+    for path, mtime in snaps:
+        try:
+            loaded.append(state.snapshot(path, mtime))
+        except RunError as e:
+            broken.append(f"{os.path.basename(path)} ({e})")
+    fn = C.agreement_evolution if what == "agreement" else C.pruning_evolution
+    return fn(loaded, G.GraphOptions(*opts), build=graph), broken
+
+
+def _evolution_of(what: str, run: Run, opts: G.GraphOptions) -> pd.DataFrame:
+    df, broken = _evolution(what, _snapshots(run), astuple(opts))
+    if broken:
+        st.warning("Left out unreadable snapshot files: " + "; ".join(broken))
+    return df
+
+
+def agreement_evolution(run: Run, opts: G.GraphOptions) -> pd.DataFrame:
+    """Teacher–student agreement metrics of every snapshot of ``run`` (one row per snapshot)."""
+    return _evolution_of("agreement", run, opts)
+
+
+def pruning_evolution(run: Run, opts: G.GraphOptions) -> pd.DataFrame:
+    """Where UEP prunes, for every snapshot of ``run`` (long table: snapshot × category)."""
+    return _evolution_of("pruning", run, opts)
+
+
+# ---------------------------------------------------------------- shared controls
+def init_widget(key: str, options: list, default) -> None:
+    """Give a widget a valid session value before it is drawn (runs and batches change the options); a
+    list value (multiselect) keeps its valid items, or falls back to ``default``."""
+    value = st.session_state.get(key)
+    if isinstance(default, list):
+        kept = [v for v in value or [] if v in options]
+        st.session_state[key] = kept if value is not None and (kept or not value) else default
+    elif value not in options:
+        st.session_state[key] = default
+
+
+def pick_snapshot(run: Run, prefix: str) -> Snapshot | None:
+    """Batch (probe or a logged training batch) and epoch selectors; the snapshot, or None after a message."""
+    snaps = run.snapshots
+    if snaps.empty:
+        st.warning(
+            f"Run **{run.name}** has no relation snapshots, so there is no graph to rebuild. Snapshots are "
+            "saved by the trainer for the epochs listed in `snapshot.epochs`; pick another run."
+        )
+        return None
+    sources = ([PROBE] if (snaps.kind == "probe").any() else []) + [
+        f"training batch {b}" for b in sorted(snaps.loc[snaps.kind == "train", "batch"].unique())
+    ]
+    col_b, col_e = st.columns(2)
+    init_widget(f"{prefix}_batch", sources, sources[0])
+    source = col_b.selectbox(
+        "Batch",
+        sources,
+        key=f"{prefix}_batch",
+        help="The fixed probe batch of test images (eval mode), or a training batch logged at that epoch.",
+    )
+    kind, batch = ("probe", -1) if source == PROBE else ("train", int(source.rsplit(" ", 1)[1]))
+    sel = snaps[(snaps.kind == kind) & (snaps.batch == batch)]
+    epochs = sorted(int(e) for e in sel.epoch.unique())
+    init_widget(f"{prefix}_epoch", epochs, epochs[-1])
+    epoch = col_e.selectbox("Epoch", epochs, key=f"{prefix}_epoch")
+    return state.load_snapshot(run, kind, epoch, batch)
+
+
+def graph_options(run: Run, prefix: str) -> G.GraphOptions:
+    """REP / UEP / z-score / δ controls, starting from the options the run trained with."""
+    ss, base = st.session_state, G.GraphOptions.from_config(run.config)
+    names = ("virtual", "rep", "uep", "ratio", "zscore", "delta")  # (widget states vanish on other pages)
+    if ss.get(f"{prefix}_opts_run") != run.path or any(f"{prefix}_{n}" not in ss for n in names):
+        ss[f"{prefix}_opts_run"] = run.path
+        ss[f"{prefix}_virtual"], ss[f"{prefix}_rep"] = base.virtual, base.is_edges != "all"
+        ss[f"{prefix}_uep"], ss[f"{prefix}_ratio"] = base.uep, min(float(base.uep_ratio), 0.95)
+        ss[f"{prefix}_zscore"], ss[f"{prefix}_delta"] = base.zscore, min(max(base.huber_delta, 0.01), 100.0)
+    with st.container(border=True):
+        c = st.columns([1, 1, 1.3, 1.6, 1, 1])
+        virtual = c[0].toggle(
+            "Virtual", key=f"{prefix}_virtual", help="Virtual views. Off: is_edges=real_only."
+        )
+        rep = c[1].toggle(
+            "REP",
+            key=f"{prefix}_rep",
+            disabled=not virtual,
+            help="Redundant-edge pruning. "
+            "On: real→virtual edges only (is_edges=cross_view). Off: every pair u < v (all).",
+        )
+        uep = c[2].selectbox("UEP rule", UEP_RULES, key=f"{prefix}_uep", help="Unreliable-edge pruning.")
+        ratio = c[3].slider(
+            "UEP ratio",
+            0.0,
+            0.95,
+            step=0.01,
+            key=f"{prefix}_ratio",
+            disabled=uep not in SCORED,
+            help="Fraction of inter-sample edges pruned (largest UEP scores first).",
+        )
+        zscore = c[4].toggle("z-score", key=f"{prefix}_zscore", help="Standardise each logit row first.")
+        delta = c[5].number_input("Huber δ", 0.01, 100.0, step=0.25, key=f"{prefix}_delta")
+        st.caption(
+            f"Trained with is_edges={base.is_edges}, uep={base.uep}, ratio={base.uep_ratio}, zscore="
+            f"{base.zscore}, δ={base.huber_delta}. Changing these re-runs `vrm_train.relations` on the saved logits."
+        )
+    is_edges = "real_only" if not virtual else ("cross_view" if rep else "all")
+    return G.GraphOptions(is_edges, bool(zscore), uep, float(ratio), float(delta))
+
+
+def edge_picker(g: G.Graph, kind: str, selection, prefix: str) -> tuple[int, int]:
+    """Two endpoint selectors (set by a click on an edge of the node-link view); returns vertex ids."""
+    labels = g.labels
+    rows, cols = (
+        (labels[: g.batch_size], labels[g.batch_size :]) if kind == G.INTER_VIEW else (labels, labels)
+    )
+    top = G.top_edges(_shown_edges(g, kind), 1, G.rank_column(g))
+    u0, v0 = (top.u.iloc[0], top.v.iloc[0]) if len(top) else (rows[0], cols[-1])
+    init_widget(f"{prefix}_edge_u", rows, u0)
+    init_widget(f"{prefix}_edge_v", cols, v0)
+    points = (selection or {}).get("selection", {}).get("points", []) if selection else []
+    picked = [p.get("customdata") for p in points if isinstance(p.get("customdata"), list | tuple)]
+    if picked and len(picked[0]) == 2 and st.session_state.get(f"{prefix}_edge_applied") != picked[0]:
+        st.session_state[f"{prefix}_edge_applied"] = picked[0]
+        u, v = (labels[int(i)] for i in picked[0])
+        if u in rows and v in cols:
+            st.session_state[f"{prefix}_edge_u"], st.session_state[f"{prefix}_edge_v"] = u, v
+    c1, c2 = st.columns(2)
+    u = c1.selectbox("Endpoint u", rows, key=f"{prefix}_edge_u")
+    v = c2.selectbox("Endpoint v", cols, key=f"{prefix}_edge_v")
+    return labels.index(u), labels.index(v)
+
+
+def describe_edge(row: pd.Series) -> str:
+    """One line about an edge-table row: status and the values that exist (no teacher: no loss/cosine)."""
+    values = [
+        (label, row[col]) for label, col in (("loss", "loss"), ("cosine", "cosine"), ("UEP score", "score"))
+    ]
+    shown = "".join(f", {label} {value:.4g}" for label, value in values if pd.notna(value))
+    return (
+        f"Edge {row.u} – {row.v}: **{row.status}**{shown}; same class: {'yes' if row.same_class else 'no'}."
+    )

@@ -1,0 +1,379 @@
+"""Plotly figures of recomputed affinity graphs (:mod:`vrm_viz.graphs`).
+
+fig = graph_heatmap(g, "loss", sort_by_class=True)        # matrix view, real/virtual blocks delimited
+fig = node_link_figure(to_networkx(g, top_k=100))         # nodes by class and view, pruned edges dashed
+fig = teacher_student_heatmaps(t, s, rows, cols, ...)     # one shared colour scale + their difference
+fig = edge_vector_bars(edge_vectors(snap, kind, opts, u, v))
+"""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative, sample_colorscale
+from plotly.subplots import make_subplots
+
+from vrm_viz.graphs import INTER_CLASS, INTER_SAMPLE, INTER_VIEW, QUANTITIES, Graph
+
+CLASS_COLORS = qualitative.Plotly + qualitative.Dark24
+VIEW_SYMBOLS = {"real": "circle", "virtual": "diamond", "class": "square"}
+KEPT, PRUNED = "#2ca02c", "#d62728"
+_SCALES = {"loss": "Viridis", "length": "Viridis", "score": "Cividis", "cosine": "RdBu"}
+_SHORT = {
+    QUANTITIES[k]: v
+    for k, v in (("loss", "ℓ"), ("cosine", "cos"), ("score", "score"), ("length", "‖x_u − x_v‖"))
+}
+
+
+def class_color(target: int) -> str:
+    return CLASS_COLORS[int(target) % len(CLASS_COLORS)]
+
+
+def _axis_labels(graph: Graph) -> list[str]:
+    v = graph.vertices
+    if graph.kind == INTER_CLASS:
+        return v["label"].tolist()
+    return [f"{lab} · {cls}" for lab, cls in zip(v["label"], v["class"], strict=True)]
+
+
+def _mirror(m: np.ndarray) -> np.ndarray:
+    """Show each stored edge in both cells (u, v) and (v, u): edges are undirected for display."""
+    return np.where(np.isnan(m) & ~np.isnan(m.T), m.T, m)
+
+
+def class_order(vertices: pd.DataFrame) -> np.ndarray:
+    """Vertex permutation sorting by class within each view (views keep their order: real first)."""
+    view = vertices["view"].map({"real": 0, "virtual": 1}).fillna(0).to_numpy()
+    return np.lexsort((vertices["vertex"].to_numpy(), vertices["target"].to_numpy(), view))
+
+
+def matrix_heatmap(
+    z: np.ndarray,
+    rows: list[str],
+    cols: list[str],
+    *,
+    title: str,
+    value_label: str,
+    x_title: str,
+    y_title: str,
+    colorscale: str = "Viridis",
+    zmid: float | None = None,
+    status: bool = False,
+    row_split: int | None = None,
+    col_split: int | None = None,
+    height: int = 620,
+) -> go.Figure:
+    """Heatmap of a matrix (rows top to bottom); ``status``: a categorical kept (0) / pruned (1) map,
+    NaN = not an edge; splits draw lines before that row/column (e.g. the real/virtual boundary)."""
+    kw: dict = dict(z=z, x=cols, y=rows, colorscale=colorscale, hoverongaps=False, zmid=zmid)
+    kw["hovertemplate"] = f"%{{y}} – %{{x}}<br>{value_label}: %{{z:.4g}}<extra></extra>"
+    if status:
+        text = np.where(np.isnan(z), "not an edge", np.where(z == 0, "kept", "pruned"))
+        scale = [[0, KEPT], [0.5, KEPT], [0.5, PRUNED], [1, PRUNED]]
+        kw.update(text=text, colorscale=scale, zmin=0, zmax=1, zmid=None)
+        kw["colorbar"] = dict(tickvals=[0.25, 0.75], ticktext=["kept", "pruned"], title="edge")
+        kw["hovertemplate"] = "%{y} – %{x}<br>%{text}<extra></extra>"
+    else:
+        kw["colorbar"] = dict(title=_SHORT.get(value_label, value_label[:14]))
+    fig = go.Figure(go.Heatmap(**kw))
+    line = dict(color="black", width=2)
+    if row_split:
+        fig.add_shape(
+            type="line", x0=-0.5, x1=len(cols) - 0.5, y0=row_split - 0.5, y1=row_split - 0.5, line=line
+        )
+    if col_split:
+        fig.add_shape(
+            type="line", y0=-0.5, y1=len(rows) - 0.5, x0=col_split - 0.5, x1=col_split - 0.5, line=line
+        )
+    fig.update_layout(title=title, height=height, margin=dict(t=60, l=10, r=10, b=10))
+    fig.update_xaxes(title=x_title, type="category", tickangle=-60, tickfont=dict(size=9))
+    fig.update_yaxes(title=y_title, type="category", autorange="reversed", tickfont=dict(size=9))
+    return fig
+
+
+def graph_heatmap(
+    graph: Graph,
+    quantity: str,
+    model: str = "student",
+    *,
+    block: str = "full",
+    sort_by_class: bool = False,
+    height: int = 620,
+) -> go.Figure:
+    """Matrix view of a graph quantity. block "full": every vertex, each edge shown in both cells, the
+    real/virtual boundary drawn; "inter-view": the real→virtual block only (rows real, columns virtual)."""
+    m = graph.matrix(quantity, model)
+    labels = np.asarray(_axis_labels(graph), dtype=object)
+    b = graph.batch_size
+    if block == INTER_VIEW or block == "inter-view":
+        rows_i, cols_i = np.arange(b), np.arange(b, 2 * b)
+        if sort_by_class:
+            rows_i, cols_i = (
+                np.sort(i)[np.argsort(graph.vertices.target.to_numpy()[i], kind="stable")]
+                for i in (rows_i, cols_i)
+            )
+        z, split, x_title, y_title = m[np.ix_(rows_i, cols_i)], None, "virtual view ṽ_n", "real view r_m"
+    else:
+        order = class_order(graph.vertices) if sort_by_class else np.arange(len(labels))
+        rows_i = cols_i = order
+        z = _mirror(m)[np.ix_(order, order)]
+        split = b if graph.kind == INTER_SAMPLE and graph.options.virtual else None
+        x_title = y_title = "class" if graph.kind == INTER_CLASS else "vertex"
+    diff = quantity == "length" and model == "difference"
+    scale = "RdBu" if diff else _SCALES.get(quantity, "Viridis")
+    zmid = 0.0 if diff or quantity == "cosine" else None
+    what = QUANTITIES[quantity] + (f" — {model}" if quantity == "length" else "")
+    if diff:
+        what = f"{QUANTITIES[quantity]} — student − teacher"
+    kind = INTER_VIEW if block in (INTER_VIEW, "inter-view") else graph.kind
+    title = f"{kind.capitalize()} graph: {what}"
+    if quantity == "status":
+        title += f" ({graph.n_pruned} of {graph.n_edges} edges pruned)"
+    return matrix_heatmap(
+        z,
+        labels[rows_i].tolist(),
+        labels[cols_i].tolist(),
+        title=title,
+        value_label=QUANTITIES[quantity],
+        x_title=x_title,
+        y_title=y_title,
+        colorscale=scale,
+        zmid=zmid,
+        status=quantity == "status",
+        row_split=split,
+        col_split=split,
+        height=height,
+    )
+
+
+def teacher_student_heatmaps(
+    teacher: np.ndarray,
+    student: np.ndarray,
+    rows: list[str],
+    cols: list[str],
+    *,
+    title: str,
+    value_label: str,
+    x_title: str = "",
+    y_title: str = "",
+    height: int = 480,
+) -> go.Figure:
+    """Teacher and student side by side on one shared colour scale, then student − teacher (diverging)."""
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        subplot_titles=("teacher", "student", "student − teacher"),
+        horizontal_spacing=0.13,
+        shared_yaxes=True,
+    )
+    both = np.concatenate([np.ravel(teacher), np.ravel(student)])
+    lo, hi = (float(np.nanmin(both)), float(np.nanmax(both))) if np.isfinite(both).any() else (0.0, 1.0)
+    diff = np.asarray(student) - np.asarray(teacher)
+    span = float(np.nanmax(np.abs(diff))) if np.isfinite(diff).any() else 1.0
+    hover = f"%{{y}} – %{{x}}<br>{value_label}: %{{z:.4g}}<extra></extra>"
+    for col, (mat, axis) in enumerate(
+        ((teacher, "coloraxis"), (student, "coloraxis"), (diff, "coloraxis2")), 1
+    ):
+        fig.add_trace(
+            go.Heatmap(z=mat, x=cols, y=rows, coloraxis=axis, hovertemplate=hover, hoverongaps=False),
+            row=1,
+            col=col,
+        )
+    x_end = fig.layout.xaxis2.domain[1]
+    fig.update_layout(
+        title=title,
+        height=height,
+        margin=dict(t=80, l=10, r=10, b=10),
+        coloraxis=dict(
+            colorscale="Viridis",
+            cmin=lo,
+            cmax=hi,
+            colorbar=dict(
+                x=x_end + 0.01, len=0.9, thickness=12, title=dict(text=value_label[:16], side="right")
+            ),
+        ),
+        coloraxis2=dict(
+            colorscale="RdBu", cmid=0.0, cmin=-span, cmax=span, colorbar=dict(x=1.01, len=0.9, title="S − T")
+        ),
+    )
+    fig.update_xaxes(type="category", tickangle=-60, tickfont=dict(size=9), title=x_title)
+    fig.update_yaxes(type="category", autorange="reversed", tickfont=dict(size=9))
+    fig.update_yaxes(title=y_title, row=1, col=1)
+    return fig
+
+
+def node_positions(g: nx.Graph, layout: str = "spring", seed: int = 0) -> dict:
+    """Vertex positions: a seeded spring layout, or a circle ordered by view then class."""
+    if layout == "circular":
+        nodes = sorted(g.nodes, key=lambda n: (g.nodes[n].get("view", ""), g.nodes[n].get("target", 0), n))
+        return nx.circular_layout(nodes)
+    if layout != "spring":
+        raise ValueError(f"layout must be 'spring' or 'circular'; got {layout!r}")
+    return nx.spring_layout(g, seed=seed, k=2 / math.sqrt(max(g.number_of_nodes(), 1)))
+
+
+def _segments(pos: dict, edges: list) -> tuple[list, list]:
+    xs, ys = [], []
+    for u, v, _ in edges:
+        xs += [pos[u][0], pos[v][0], None]
+        ys += [pos[u][1], pos[v][1], None]
+    return xs, ys
+
+
+def node_link_figure(
+    g: nx.Graph,
+    *,
+    value: str,
+    layout: str = "spring",
+    pos: dict | None = None,
+    bins: int = 5,
+    title: str = "",
+) -> go.Figure:
+    """Node-link view: nodes coloured by true class, real (●) / virtual (◆) by symbol, black outline = student
+    wrong; kept edges coloured by ``value`` (binned), pruned edges grey dashed; a clickable marker at each edge
+    midpoint carries customdata [u_id, v_id]. ``pos``: precomputed :func:`node_positions`."""
+    pos = pos or node_positions(g, layout)
+    edges = list(g.edges(data=True))
+    kept = [e for e in edges if e[2].get("kept", True)]
+    pruned = [e for e in edges if not e[2].get("kept", True)]
+    vals = np.array([e[2].get(value, np.nan) for e in edges], dtype=float)
+    finite = vals[np.isfinite(vals)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    hi = hi if hi > lo else lo + 1e-12
+    fig = go.Figure()
+    kept_vals = np.array([e[2].get(value, np.nan) for e in kept], dtype=float)
+    idx = np.clip(((kept_vals - lo) / (hi - lo) * bins).astype(int, copy=False) if kept else [], 0, bins - 1)
+    idx = np.where(np.isfinite(kept_vals), idx, 0) if kept else idx
+    colors = sample_colorscale("Viridis", [(i + 0.5) / bins for i in range(bins)])
+    first = True
+    for i in range(bins):
+        sel = [e for e, k in zip(kept, idx, strict=True) if k == i]
+        if sel:
+            xs, ys = _segments(pos, sel)
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="lines",
+                    line=dict(color=colors[i], width=1.5),
+                    name="kept edges",
+                    legendgroup="kept",
+                    showlegend=first,
+                    hoverinfo="skip",
+                )
+            )
+            first = False
+    if pruned:
+        xs, ys = _segments(pos, pruned)
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                name="pruned edges",
+                hoverinfo="skip",
+                line=dict(color="rgba(120,120,120,0.7)", width=1, dash="dash"),
+            )
+        )
+    mid_x = [(pos[u][0] + pos[v][0]) / 2 for u, v, _ in edges]
+    mid_y = [(pos[u][1] + pos[v][1]) / 2 for u, v, _ in edges]
+    hover = [
+        f"{d.get('u')} – {d.get('v')}<br>{value}: {d.get(value, np.nan):.4g}<br>{'kept' if d.get('kept', True) else 'pruned'}"
+        for _, _, d in edges
+    ]
+    fig.add_trace(
+        go.Scatter(
+            x=mid_x,
+            y=mid_y,
+            mode="markers",
+            name="edges (click to inspect)",
+            hovertext=hover,
+            hoverinfo="text",
+            customdata=[[u, v] for u, v, _ in edges],
+            marker=dict(
+                size=7,
+                color=np.nan_to_num(vals, nan=lo),
+                colorscale="Viridis",
+                cmin=lo,
+                cmax=hi,
+                symbol=["circle" if d.get("kept", True) else "x" for _, _, d in edges],
+                colorbar=dict(title=value[:12], x=1.02),
+            ),
+        )
+    )
+    for view, symbol in VIEW_SYMBOLS.items():
+        nodes = [n for n, d in g.nodes(data=True) if d.get("view") == view]
+        if not nodes:
+            continue
+        data = [g.nodes[n] for n in nodes]
+        wrong = [d.get("pred_s", d.get("target")) != d.get("target") for d in data]
+        text = [
+            f"{d['label']} · {d.get('class')}"
+            + (f"<br>student: {d['pred_s_class']}" if "pred_s_class" in d else "")
+            + (f"<br>teacher: {d['pred_t_class']}" if d.get("pred_t_class") is not None else "")
+            for d in data
+        ]
+        fig.add_trace(
+            go.Scatter(
+                x=[pos[n][0] for n in nodes],
+                y=[pos[n][1] for n in nodes],
+                mode="markers",
+                name=f"{view} vertices",
+                hovertext=text,
+                hoverinfo="text",
+                customdata=nodes,
+                marker=dict(
+                    size=13,
+                    symbol=symbol,
+                    color=[class_color(d["target"]) for d in data],
+                    line=dict(color=["black" if w else "white" for w in wrong], width=2),
+                ),
+            )
+        )
+    classes = {d["target"]: d.get("class") for _, d in g.nodes(data=True)}
+    for target, name in sorted(classes.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name=str(name),
+                marker=dict(size=10, color=class_color(target)),
+            )
+        )
+    fig.update_layout(
+        title=title or f"Node-link view: {g.number_of_edges()} edges ({len(pruned)} pruned)",
+        height=700,
+        xaxis=dict(visible=False),
+        yaxis=dict(visible=False, scaleanchor="x"),
+        margin=dict(t=60, l=10, r=10, b=10),
+        legend=dict(itemsizing="constant", orientation="h", y=-0.02, yanchor="top"),
+    )
+    return fig
+
+
+def edge_vector_bars(vectors: pd.DataFrame, *, title: str, x_title: str = "class") -> go.Figure:
+    """Teacher and student edge vectors of one edge as grouped bars over their dimensions."""
+    fig = go.Figure()
+    for model, color in (("teacher", "#1f77b4"), ("student", "#ff7f0e")):
+        if model in vectors:
+            fig.add_trace(go.Bar(x=vectors["dimension"], y=vectors[model], name=model, marker_color=color))
+    fig.update_layout(
+        title=title, barmode="group", height=380, xaxis_title=x_title, yaxis_title="edge component"
+    )
+    return fig
+
+
+def edge_images_figure(images: list[np.ndarray], titles: list[str], *, title: str = "") -> go.Figure:
+    """The uint8 images [H, W, 3] of an edge's endpoints side by side."""
+    fig = make_subplots(rows=1, cols=len(images), subplot_titles=titles, horizontal_spacing=0.04)
+    for i, img in enumerate(images, 1):
+        fig.add_trace(go.Image(z=img, hoverinfo="skip"), row=1, col=i)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(title=title, height=300, margin=dict(t=70, l=10, r=10, b=10))
+    return fig
