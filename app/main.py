@@ -4,7 +4,7 @@ import streamlit as st
 
 from app import state
 
-st.set_page_config(page_title="vrm — relational distillation", page_icon="🕸️", layout="wide")
+st.set_page_config(page_title="vrm — relational distillation", layout="wide")
 
 PAGES = {
     "Explore": [
@@ -26,6 +26,7 @@ PAGES = {
             icon=":material/image_search:",
             url_path="attributions",
         ),
+        st.Page("views/open.py", title="Open checkpoints", icon=":material/folder_open:", url_path="open"),
     ],
     "Teach": [
         st.Page("views/learn.py", title="Learn VRM", icon=":material/school:", url_path="learn"),

@@ -1,4 +1,7 @@
-"""Small display helpers every view uses: figures with an HTML download, tables with a CSV download."""
+"""Small display helpers every view uses: figures with an HTML download, tables with a CSV download.
+
+The files are generated only when a download button is clicked (a callable ``data``), so drawing a page
+costs nothing extra; the HTML embeds plotly.js, so it opens offline."""
 
 from __future__ import annotations
 
@@ -14,10 +17,11 @@ def figure(fig: go.Figure, *, key: str, filename: str, **chart_kwargs):
     shown = st.plotly_chart(fig, key=f"{key}_chart", **chart_kwargs)
     st.download_button(
         "Download figure (interactive HTML)",
-        data=fig.to_html(include_plotlyjs="cdn", full_html=True),
+        data=lambda: fig.to_html(include_plotlyjs=True, full_html=True),
         file_name=f"{filename}.html",
         mime="text/html",
         key=f"{key}_html",
+        on_click="ignore",
     )
     return shown
 
@@ -27,9 +31,10 @@ def table(df: pd.DataFrame, *, key: str, filename: str, **df_kwargs):
     shown = st.dataframe(df, key=f"{key}_table", **{"hide_index": True, **df_kwargs})
     st.download_button(
         "Download table (CSV)",
-        data=df.to_csv(index=False).encode("utf-8"),
+        data=lambda: df.to_csv(index=False).encode("utf-8"),
         file_name=f"{filename}.csv",
         mime="text/csv",
         key=f"{key}_csv",
+        on_click="ignore",
     )
     return shown

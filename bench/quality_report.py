@@ -42,12 +42,11 @@ def quality_markdown(
         "peak MB",
     ]
     opts = " ".join(vrm_opts) if vrm_opts else "config defaults"
-    cmd = "python -m bench.quality" + (" --quick" if args.quick else "")
     return "\n".join(
         [
             f"## Distillation quality ({'quick smoke check' if args.quick else 'default benchmark'})",
             "",
-            f"Command: `{cmd}` — total {seconds / 60:.0f} min.  ",
+            f"Command: `{args.command}` — total {seconds / 60:.0f} min.  ",
             f"Machine: {machine}  ",
             f"Data: {args.dataset}, {args.per_class} training images per class ({args.val_per_class} more per class "
             f"held out for validation), full official test set. Teacher {args.teacher} "

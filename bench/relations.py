@@ -61,7 +61,7 @@ def naive_vrm_loss(s, s_v, t, t_v, *, uep_ratio: float, huber_delta: float):
         pruned = torch.sort(scores.flatten(), descending=True, stable=True).indices[
             : math.floor(uep_ratio * b * b)
         ]
-        keep = torch.ones(b * b, dtype=torch.bool)
+        keep = torch.ones(b * b, dtype=torch.bool, device=s.device)
         keep[pruned] = False
     z, z_v = zs(s), zs(s_v)
     with torch.no_grad():
@@ -79,9 +79,18 @@ def naive_vrm_loss(s, s_v, t, t_v, *, uep_ratio: float, huber_delta: float):
     return l_is + l_ic
 
 
-def _measure(impl: str, b: int, c: int, delta: float, repeats: int, warmup: int, threads: int) -> dict:
-    """Runs in a fresh process: median forward+backward seconds, peak extra RSS (MB), loss, diagnostics."""
+def _measure(
+    impl: str, b: int, c: int, delta: float, repeats: int, warmup: int, threads: int, device: str = "cpu"
+) -> dict:
+    """Runs in a fresh process: median forward+backward seconds, peak extra memory (MB; RSS on the CPU,
+    the CUDA allocator's peak on a GPU), loss, diagnostics."""
     torch.set_num_threads(threads)
+    cuda = device.startswith("cuda")
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
     from vrm_train.relations import vrm_loss
 
     def step(s, s_v, t, t_v):
@@ -91,31 +100,48 @@ def _measure(impl: str, b: int, c: int, delta: float, repeats: int, warmup: int,
         return naive_vrm_loss(s, s_v, t, t_v, uep_ratio=OPTS["uep_ratio"], huber_delta=delta), {}
 
     # a tiny pass first loads the code paths (BLAS kernels, ...) so that the baseline excludes them
-    tiny = [x.requires_grad_(i < 2) for i, x in enumerate(make_inputs(4, 8))]
+    tiny = [x.to(device).requires_grad_(i < 2) for i, x in enumerate(make_inputs(4, 8))]
     step(*tiny)[0].backward()
-    s, s_v, t, t_v = make_inputs(b, c)
+    s, s_v, t, t_v = (x.to(device) for x in make_inputs(b, c))
     s.requires_grad_(True)
     s_v.requires_grad_(True)
     gc.collect()
+    sync()
     base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+        base_cuda = torch.cuda.memory_allocated()
     times, loss, extra = [], None, {}
     for _ in range(repeats + warmup):  # warm-up passes count for memory, not for time
         s.grad = s_v.grad = None
+        sync()
         start = time.perf_counter()
         value, extra = step(s, s_v, t, t_v)
         value.backward()
+        sync()
         times.append(time.perf_counter() - start)
         loss = float(value.detach())
         del value
     peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_kb) / 1024
+    if cuda:
+        peak_mb = (torch.cuda.max_memory_allocated() - base_cuda) / 2**20
     timed = times[warmup:]
     return {"time": statistics.median(timed), "min": min(timed), "peak_mb": peak_mb, "loss": loss, **extra}
 
 
-def run_case(impl: str, b: int, c: int, delta: float, repeats: int, warmup: int = 1, threads: int = THREADS):
+def run_case(
+    impl: str,
+    b: int,
+    c: int,
+    delta: float,
+    repeats: int,
+    warmup: int = 1,
+    threads: int = THREADS,
+    device="cpu",
+):
     """Measure one case in a fresh spawned process (see _measure)."""
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(_measure, impl, b, c, delta, repeats, warmup, threads).result()
+        return pool.submit(_measure, impl, b, c, delta, repeats, warmup, threads, device).result()
 
 
 def _verdict(b, c, ratio, vrm_mb, rel):
@@ -133,6 +159,7 @@ def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=THREADS, help="intra-op threads per case (default 2)")
     parser.add_argument("--no-write", action="store_true", help="print only, leave docs/benchmarks.md alone")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (section relations_gpu)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = []
@@ -141,12 +168,13 @@ def main(argv: list[str] | None = None) -> str:
             big = b * c >= 100_000
             print(f"[relations] B={b} C={c} δ={delta}: vrm ...", flush=True)
             load = [os.getloadavg()[0]]
-            ours = run_case("vrm", b, c, delta, repeats=7, threads=args.threads)
+            dev = dict(threads=args.threads, device=args.device)
+            ours = run_case("vrm", b, c, delta, repeats=7, **dev)
             print(f"[relations] B={b} C={c} δ={delta}: naive ...", flush=True)
             naive = (
-                run_case("naive", b, c, delta, repeats=2, warmup=0, threads=args.threads)
-                if big
-                else run_case("naive", b, c, delta, repeats=7, threads=args.threads)
+                run_case("naive", b, c, delta, repeats=2, warmup=0, **dev)
+                if big and args.device == "cpu"
+                else run_case("naive", b, c, delta, repeats=7, **dev)
             )
             load.append(os.getloadavg()[0])
             ratio = ours["time"] / naive["time"]
@@ -184,10 +212,16 @@ def main(argv: list[str] | None = None) -> str:
     ]
     md = "\n".join(
         [
-            "## relations: `vrm_loss` vs a materialising implementation",
+            "## relations: `vrm_loss` vs a materialising implementation"
+            + (
+                ""
+                if args.device == "cpu"
+                else f" on {args.device} (peak memory: CUDA allocator peak over the inputs)"
+            ),
             "",
             "Command: `python -m bench.relations"
             + ("" if args.threads == THREADS else f" --threads {args.threads}")
+            + ("" if args.device == "cpu" else f" --device {args.device}")
             + "`",
             f"Machine: {machine()}",
             "",
@@ -209,7 +243,7 @@ def main(argv: list[str] | None = None) -> str:
     print()
     print(md)
     if not args.no_write:
-        write_section("relations", md)
+        write_section("relations" if args.device == "cpu" else "relations_gpu", md)
         print("\n[relations] written to docs/benchmarks.md", flush=True)
     return md
 

@@ -28,18 +28,33 @@ def machine() -> str:
     return f"{dev}; torch {torch.__version__}; python {platform.python_version()}; {date.today().isoformat()}"
 
 
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+
+
 def write_section(name: str, markdown: str, path: str = DOC) -> None:
-    """Replace (or append) the section ``name`` of the benchmarks page with ``markdown``."""
+    """Replace (or append) the section ``name`` of the benchmarks page with ``markdown``.
+
+    When the README holds the same section markers, its copy is replaced too (the README's results
+    section shows the latest tables without anyone retyping them)."""
     begin, end = f"<!-- section:{name} -->", f"<!-- /section:{name} -->"
     block = f"{begin}\n{markdown.strip()}\n{end}"
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
     text = HEADER
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             text = f.read()
-    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
     text = (
         pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     )
+    _write(path, text)
+    if path == DOC and os.path.exists(README):
+        with open(README, encoding="utf-8") as f:
+            readme = f.read()
+        if pattern.search(readme):
+            _write(README, pattern.sub(lambda _: block, readme))
+
+
+def _write(path: str, text: str) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:

@@ -1,5 +1,6 @@
 """vrm-train snapshot: relation snapshots from checkpoints, equal to what the trainer wrote."""
 
+import datetime
 import json
 import os
 
@@ -79,7 +80,7 @@ def test_published_teacher_and_fresh_student(shared_dir, tmp_path):
 def test_mismatches_are_named(shared_dir, tmp_path):
     ckpt = os.path.join(shared_dir, "reference", "compat", "resnet20_ckpt.pth")
     fm = DataConfig(name="fashion_mnist")
-    with pytest.raises(CheckpointError, match="teacher: .*class count differs|teacher: .*does not fit"):
+    with pytest.raises(CheckpointError, match=r"teacher: .*class count differs|teacher: .*does not fit"):
         compute_live_snapshots(
             LiveSpec(
                 teacher=ckpt,
@@ -123,7 +124,7 @@ def test_cli_snapshot_and_errors(tmp_path, capsys):
     assert code == 0
     assert len(json.loads(capsys.readouterr().out)["snapshots"]) == 2
     evil = tmp_path / "evil.pt"
-    torch.save({"model": {"w": torch.ones(1)}, "obj": object.__new__(Exception)}, evil)
+    torch.save({"model": {"w": torch.ones(1)}, "when": datetime.datetime(2026, 1, 1)}, evil)
     code = main(
         [
             "snapshot",
@@ -142,3 +143,53 @@ def test_cli_snapshot_and_errors(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "refusing to load" in err and "Traceback" not in err
+
+
+def test_images_of_a_snapshot_reproduce_it(tmp_path):
+    run = open_run(KD_RUN)
+    final = max(run.snapshot_epochs("probe"))
+    source = os.path.join(KD_RUN, "snapshots", f"probe_e{final:03d}.pt")
+    out = compute_live_snapshots(
+        LiveSpec(teacher=TEACHER_RUN, student=KD_RUN, out=str(tmp_path / "p"), images_from=source),
+        progress=False,
+    )
+    assert len(out["snapshots"]) == 1
+    got = torch.load(out["snapshots"][0], weights_only=True)
+    want = torch.load(source, weights_only=True)
+    for k in TENSORS:
+        torch.testing.assert_close(got[k], want[k], atol=1e-5, rtol=1e-5, msg=k)
+
+
+def test_image_folder_dataset(tmp_path):
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(0)
+    for split in ("train", "val"):
+        for c in ("cat", "dog"):
+            os.makedirs(tmp_path / "imgs" / split / c)
+            for i in range(3):
+                pixels = torch.randint(0, 256, (40, 48, 3), generator=g, dtype=torch.uint8).numpy()
+                Image.fromarray(pixels).save(tmp_path / "imgs" / split / c / f"{i}.png")
+    ckpt = str(tmp_path / "t.pt")
+    atomic_save({"model": create_model("resnet8", num_classes=2).state_dict()}, ckpt)
+    data = DataConfig(name="imagefolder", root=str(tmp_path / "imgs"), image_size=32)
+    out = compute_live_snapshots(
+        LiveSpec(
+            teacher=ckpt,
+            teacher_arch="resnet8",
+            student_arch="resnet8",
+            data=data,
+            out=str(tmp_path / "f"),
+            split="test",
+            batches=1,
+            batch_size=4,
+            probe_size=4,
+        ),
+        progress=False,
+    )
+    snap = torch.load(out["snapshots"][1], weights_only=True)
+    assert (
+        snap["image"].shape == (4, 3, 32, 32)
+        and snap["classes"] == ["cat", "dog"]
+        and snap["split"] == "test"
+    )

@@ -13,8 +13,11 @@ Both models run in eval mode on both views. NNN is the student checkpoint's epoc
 
 from __future__ import annotations
 
+import copy
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
+from types import SimpleNamespace
 
 import torch
 import yaml
@@ -25,6 +28,7 @@ from vrm_train import runtime as R
 from vrm_train.build import data_from_config, resolve_checkpoint, views_from_config
 from vrm_train.checkpoint import CheckpointError, check_fits, extract_state_dict, load_file
 from vrm_train.config import ConfigError, DataConfig, from_dict
+from vrm_train.data import Normalize, VirtualView
 from vrm_train.models import create_model
 from vrm_train.rundir import RunDir
 from vrm_train.snapshots import probe_indices, relation_snapshot, save_snapshot
@@ -49,7 +53,9 @@ class LiveSpec:
     virtual_num_ops: int | None = None
     virtual_magnitude: int | None = None
     device: str = "auto"
-    extra: dict = field(default_factory=dict)
+    # Use the images (and classes, normalisation) of an existing snapshot instead of a dataset, e.g. the
+    # demo's probe batch: the probe job then covers exactly those images, with the snapshot's seed.
+    images_from: str | None = None
 
 
 def _describe(path: str, arch: str | None, role: str) -> tuple[str, str, dict, dict | None]:
@@ -84,31 +90,107 @@ def _build(
     return model.eval()
 
 
-def compute_live_snapshots(spec: LiveSpec, *, progress: bool = True) -> dict:
-    """Write the probe snapshot and ``spec.batches`` batch snapshots into ``spec.out``; returns a summary."""
+def _images(split, idx: torch.Tensor) -> torch.Tensor:
+    """uint8 images at ``idx`` of an in-memory split, or decoded with the eval transform of an image folder."""
+    if hasattr(split, "images"):
+        return split.images[idx]
+    folder = split.subset(idx, train=False)
+    return torch.stack([folder[i][0] for i in range(len(idx))])
+
+
+@dataclass
+class _Source:
+    """What the snapshots are computed on: a dataset bundle, or the images of an existing snapshot."""
+
+    classes: list[str]
+    mean: list[float]
+    std: list[float]
+    num_classes: int
+    in_chans: int
+    name: str
+
+
+def _snapshot_source(path: str) -> tuple[_Source, dict]:
+    from vrm_train.snapshots import load_snapshot
+
+    snap = load_snapshot(path)
+    src = _Source(
+        list(snap["classes"]),
+        list(snap["mean"]),
+        list(snap["std"]),
+        len(snap["classes"]),
+        int(snap["image"].shape[1]),
+        f"snapshot:{os.path.basename(path)}",
+    )
+    return src, snap
+
+
+def _jobs_from_data(spec: LiveSpec, dcfg: DataConfig, saved, device):
+    """(source, views, jobs) for a dataset: the trainer's probe batch and ``spec.batches`` seeded batches."""
+    data = data_from_config(dcfg)
+    views = views_from_config(dcfg, data, device)
+    split = getattr(data, spec.split, None)
+    if split is None:
+        raise ConfigError(f"dataset {dcfg.name} has no '{spec.split}' split here")
+    probe_size = spec.probe_size or (saved.snapshot.probe_size if saved else 64)
+    probe_seed = (
+        spec.probe_seed if spec.probe_seed is not None else (saved.snapshot.probe_seed if saved else 0)
+    )
+    idx = probe_indices(data.test.labels, probe_size, probe_seed)
+    jobs = [("probe", -1, probe_seed, "test", partial(_images, data.test, idx), data.test.labels[idx], idx)]
+    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(spec.seed))
+    for k in range(spec.batches):
+        idx = order[k * spec.batch_size : (k + 1) * spec.batch_size]
+        if idx.numel() < 2:
+            break
+        jobs.append(
+            ("train", k, spec.seed + k, spec.split, partial(_images, split, idx), split.labels[idx], idx)
+        )
+    src = _Source(
+        list(data.classes), list(data.mean), list(data.std), data.num_classes, data.in_chans, dcfg.name
+    )
+    return src, views, jobs
+
+
+def _jobs_from_snapshot(path: str, dcfg: DataConfig, device):
+    """(source, views, jobs) for the images of an existing snapshot (one job, the snapshot's own seed)."""
+    src, snap = _snapshot_source(path)
+    views = SimpleNamespace(
+        virtual=VirtualView(num_ops=dcfg.virtual_num_ops, magnitude=dcfg.virtual_magnitude).to(device),
+        normalize=Normalize(src.mean, src.std).to(device),
+    )
+    split = snap.get("split", "test")
+    job = ("probe", -1, int(snap["seed"]), split, lambda: snap["image"], snap["targets"], snap["index"])
+    return src, views, [job]
+
+
+def compute_live_snapshots(spec: LiveSpec, *, progress: bool = True, callback=None) -> dict:
+    """Compute and write the snapshots; ``callback(done, total, label)`` is called after each batch."""
     t_file, t_arch, t_state, t_cfg = _describe(spec.teacher, spec.teacher_arch, "teacher")
     s_file = s_arch = s_state = s_cfg = None
     if spec.student:
         s_file, s_arch, s_state, s_cfg = _describe(spec.student, spec.student_arch, "student")
-    else:
-        s_arch = spec.student_arch
-        if not s_arch:
-            raise ConfigError(
-                "without a student checkpoint, name the architecture to initialise: --student-arch NAME"
-            )
+    elif not spec.student_arch:
+        raise ConfigError(
+            "without a student checkpoint, name the architecture to initialise: --student-arch NAME"
+        )
+    s_arch = s_arch or spec.student_arch
     run_cfg = s_cfg or t_cfg
     saved = from_dict(run_cfg) if isinstance(run_cfg, dict) and run_cfg.get("method") else None
-    dcfg = spec.data or (saved.data if saved else None)
-    if dcfg is None:
+    dcfg = copy.deepcopy(spec.data or (saved.data if saved else None))
+    if dcfg is None and not spec.images_from:
         raise ConfigError("no dataset recorded with these checkpoints: pass --data NAME (and --data-root)")
+    dcfg = dcfg or DataConfig()
     if spec.virtual_num_ops is not None:
         dcfg.virtual_num_ops = spec.virtual_num_ops
     if spec.virtual_magnitude is not None:
         dcfg.virtual_magnitude = spec.virtual_magnitude
     rt = R.setup(spec.device)
-    data = data_from_config(dcfg)
-    views = views_from_config(dcfg, data, rt.device)
-    kw = dict(num_classes=data.num_classes, in_chans=data.in_chans)
+    if spec.images_from:
+        src, views, jobs = _jobs_from_snapshot(spec.images_from, dcfg, rt.device)
+    else:
+        src, views, jobs = _jobs_from_data(spec, dcfg, saved, rt.device)
+    kw = dict(num_classes=src.num_classes, in_chans=src.in_chans)
     teacher = _build(t_arch, t_state, t_file, role="teacher", **kw).to(rt.device)
     torch.manual_seed(spec.seed)  # a fresh student is initialised reproducibly
     student = _build(s_arch, s_state, s_file or "<initialised>", role="student", **kw).to(rt.device)
@@ -116,15 +198,6 @@ def compute_live_snapshots(spec: LiveSpec, *, progress: bool = True) -> dict:
     if s_file:
         obj = load_file(s_file)
         epoch = int(obj.get("epoch", 0)) if isinstance(obj, dict) and isinstance(obj.get("epoch"), int) else 0
-    probe_size = spec.probe_size or (saved.snapshot.probe_size if saved else 64)
-    probe_seed = (
-        spec.probe_seed if spec.probe_seed is not None else (saved.snapshot.probe_seed if saved else 0)
-    )
-    split = getattr(data, spec.split, None)
-    if split is None:
-        raise ConfigError(f"dataset {dcfg.name} has no '{spec.split}' split here")
-    if not hasattr(split, "images"):
-        raise ConfigError("live snapshots need an in-memory dataset (not an image folder)")
 
     run = RunDir(spec.out)
     os.makedirs(run.file("snapshots"), exist_ok=True)
@@ -132,52 +205,45 @@ def compute_live_snapshots(spec: LiveSpec, *, progress: bool = True) -> dict:
         "method": "live",
         "student_arch": s_arch,
         "teacher_arch": t_arch,
-        "dataset": dcfg.name,
-        "classes": list(data.classes),
-        "mean": list(data.mean),
-        "std": list(data.std),
+        "dataset": src.name,
+        "classes": src.classes,
+        "mean": src.mean,
+        "std": src.std,
     }
-    jobs = [
-        ("probe", -1, probe_indices(data.test.labels, probe_size, probe_seed), probe_seed, data.test, "test")
-    ]
-    g = torch.Generator().manual_seed(spec.seed)
-    order = torch.randperm(len(split), generator=g)
-    for k in range(spec.batches):
-        idx = order[k * spec.batch_size : (k + 1) * spec.batch_size]
-        if idx.numel() < 2:
-            break
-        jobs.append(("train", k, idx, spec.seed + k, split, spec.split))
     written = []
-    for kind, k, idx, seed, source, split_name in tqdm(jobs, desc="live snapshots", disable=not progress):
+    for n, (kind, k, seed, split, images, targets, index) in enumerate(
+        tqdm(jobs, desc="live snapshots", disable=not progress)
+    ):
         tensors = relation_snapshot(
             student,
             teacher,
-            source.images[idx].to(rt.device),
+            images().to(rt.device),
             virtual_view=views.virtual,
             normalize=views.normalize,
             virtual_seed=seed,
         )
-        tensors.update(targets=source.labels[idx], index=idx)
+        tensors.update(targets=targets, index=index)
         path = run.probe_snapshot(epoch) if kind == "probe" else run.train_snapshot(epoch, k)
         save_snapshot(
-            path,
-            tensors,
-            {**meta, "kind": kind, "split": split_name, "epoch": epoch, "batch": k, "seed": seed},
+            path, tensors, {**meta, "kind": kind, "split": split, "epoch": epoch, "batch": k, "seed": seed}
         )
         written.append(path)
+        if callback is not None:
+            callback(n + 1, len(jobs), os.path.basename(path))
     config = {
         "method": "live",
         "name": os.path.basename(os.path.abspath(spec.out)),
         "model": {"name": s_arch, "checkpoint": s_file},
         "teacher": {"name": t_arch, "checkpoint": t_file},
-        "data": {k: v for k, v in vars(dcfg).items()},
+        "data": {**vars(dcfg), "name": src.name} if spec.images_from else vars(dcfg),
         "live": {
+            "images_from": spec.images_from,
             "split": spec.split,
             "batches": spec.batches,
             "batch_size": spec.batch_size,
             "seed": spec.seed,
-            "probe_size": probe_size,
-            "probe_seed": probe_seed,
+            "probe_size": int(jobs[0][6].numel()),
+            "probe_seed": jobs[0][2],
             "epoch": epoch,
         },
     }

@@ -24,6 +24,11 @@ def _reset_source() -> None:
     st.session_state[KEY_SOURCE] = DEMO_DIR  # in a callback: runs before the text box is drawn again
 
 
+def show_source(path: str) -> None:
+    """Make the app show ``path`` (use as a button callback: it runs before the sidebar box is drawn)."""
+    st.session_state[KEY_SOURCE] = path
+
+
 def sidebar_source() -> None:
     """The sidebar box that chooses which folder of runs the app shows (default: the demo)."""
     st.session_state.setdefault(KEY_SOURCE, DEMO_DIR)

@@ -8,7 +8,7 @@ from app.state import models as mstate
 from app.widgets import figure, table
 from vrm_viz.figures.models import attribution_figure
 
-st.title("🔍 Attributions")
+st.title("Attributions")
 st.caption(
     "Pixel attributions of the run's final teacher and student (loaded from their checkpoints) on test "
     "images of the probe batch. Integrated Gradients adds up, pixel by pixel, how moving from a black image "

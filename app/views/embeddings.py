@@ -7,7 +7,7 @@ from app.state import models as mstate
 from app.widgets import figure, table
 from vrm_viz.figures.models import embedding_figure, snapshot_views_figure
 
-st.title("🗺️ Embeddings")
+st.title("Embeddings")
 st.caption(
     "Each dot is one test image of the probe batch, placed by the model's pooled feature vector (the input "
     "of its classifier). Teacher and student are projected separately; what compares is which images sit "

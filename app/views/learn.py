@@ -9,7 +9,7 @@ from vrm_viz import lesson
 from vrm_viz.figures import lesson as lfig
 from vrm_viz.spurious import vrm_options
 
-st.title("🎓 Learn VRM")
+st.title("Learn VRM")
 st.caption(
     "Virtual Relation Matching, step by step, on logits saved during a real training run. Every number "
     "comes from the trainer's own functions (vrm_train.relations) applied to those logits."
