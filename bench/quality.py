@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas as pd
 from tqdm.auto import tqdm
 
-from bench.quality_plan import ablations, baseline_methods, sweep_name, sweep_stages
+from bench.quality_plan import SWEEP_BASE, ablations, baseline_methods, point_key, sweep_name, sweep_stages
 from bench.report import machine, write_section
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -179,34 +179,41 @@ def metrics(run_dir: str) -> dict:
     }
 
 
-def run_sweep(args, teacher: str) -> tuple[list[str], pd.DataFrame]:
-    """Coordinate-wise sweep of VRM options on the validation split (seed = first seed)."""
+def run_sweep(args, teacher: str, method: str = "vrm") -> tuple[list[str], pd.DataFrame]:
+    """Coordinate-wise sweep of ``method``'s options on the validation split (seed = first seed)."""
     chosen: dict[str, str] = {}
     rows = []
-    for stage, candidates in sweep_stages(args.quick):
+    done: dict[
+        tuple, str
+    ] = {}  # effective options -> run directory (a point equal to an earlier one is reused)
+    for stage, candidates in sweep_stages(args.quick, method):
         jobs, names = [], []
         for cand in candidates:
             opts = {**chosen, **cand}
-            name = sweep_name(opts)
-            names.append((name, cand, opts))
+            full = {**SWEEP_BASE[method], **opts}
+            name = sweep_name(opts, method)
+            run_dir = done.setdefault(point_key(full), os.path.join(args.out, "sweep", name))
+            names.append((os.path.basename(run_dir), cand, opts))
             over = [
                 *common(args),
-                "method=vrm",
+                f"method={method}",
                 f"teacher.name={args.teacher}",
                 f"teacher.checkpoint={teacher}",
                 f"seed={args.seeds[0]}",
-                *[f"{k}={v}" for k, v in opts.items()],
+                *[f"{k}={v}" for k, v in full.items()],
             ]
-            jobs.append((os.path.join(args.out, "sweep", name), over))
-        run_all(jobs, args, f"sweep: {stage}")
+            jobs.append((run_dir, over))
+        run_all(list(dict(jobs).items()), args, f"{method} sweep: {stage}")
         scored = []
         for (name, cand, _opts), (run_dir, _) in zip(names, jobs, strict=True):
             m = metrics(run_dir)
-            rows.append({"stage": stage, "run": name, **{k: str(v) for k, v in cand.items()}, **m})
+            rows.append(
+                {"method": method, "stage": stage, "run": name, **{k: str(v) for k, v in cand.items()}, **m}
+            )
             scored.append((m["val_score"], cand))
         best = max(scored, key=lambda x: x[0])[1]
         chosen.update(best)
-    return [f"{k}={v}" for k, v in chosen.items()], pd.DataFrame(rows)
+    return [f"{k}={v}" for k, v in {**SWEEP_BASE[method], **chosen}.items()], pd.DataFrame(rows)
 
 
 def main(argv=None) -> None:
@@ -215,13 +222,17 @@ def main(argv=None) -> None:
     t0 = time.time()
     teacher = train_teacher(args)
     t_metrics = metrics(teacher)
-    vrm_opts, sweep = list(args.vrm), None
+    vrm_opts, sweep, tuned = list(args.vrm), None, []
     if args.sweep and not vrm_opts:
         vrm_opts, sweep = run_sweep(args, teacher)
+    if args.sweep:  # fairness check: KD with its own validation sweep of the same kind
+        kd_opts, kd_sweep = run_sweep(args, teacher, "kd")
+        sweep = pd.concat([sweep, kd_sweep]) if sweep is not None else kd_sweep
+        tuned = [("kd_tuned", "kd", kd_opts)]
     jobs, labels = [], []
     t_over = [f"teacher.name={args.teacher}", f"teacher.checkpoint={teacher}"]
     for seed in args.seeds:
-        for label, method, extra in [*baseline_methods(), *ablations(vrm_opts)]:
+        for label, method, extra in [*baseline_methods(), *tuned, *ablations(vrm_opts)]:
             over = [*common(args), f"method={method}", *t_over, f"seed={seed}", *extra]
             if method == "vrm":
                 over += [o for o in vrm_opts if o.split("=")[0] not in {e.split("=")[0] for e in extra}]

@@ -48,8 +48,18 @@ def ablations(vrm_opts: list[str]) -> list[tuple[str, str, list[str]]]:
     ]
 
 
-def sweep_stages(quick: bool) -> list[tuple[str, list[dict]]]:
-    """Coordinate-wise stages; each stage keeps the best candidate (validation score) for the next."""
+def sweep_stages(quick: bool, method: str = "vrm") -> list[tuple[str, list[dict]]]:
+    """Coordinate-wise stages; each stage keeps the best candidate (validation score) for the next.
+
+    VRM's options, and, as a fairness check, KD's (the strongest simple baseline gets a sweep of its own)."""
+    if method == "kd":
+        if quick:
+            return [("kd weight", [{"kd.kd_weight": w} for w in (0.9, 4.0)])]
+        return [
+            ("kd weight", [{"kd.kd_weight": w} for w in (0.9, 4.0, 16.0)]),
+            ("kd temperature", [{"kd.temperature": t} for t in (1.0, 2.0, 4.0, 8.0)]),
+            ("kd ce weight", [{"kd.ce_weight": w} for w in (0.1, 1.0)]),
+        ]
     if quick:
         return [
             (
@@ -81,15 +91,38 @@ _SHORT = {
     "vrm.uep": "",
     "vrm.uep_ratio": "r",
     "data.virtual_magnitude": "m",
+    "kd.kd_weight": "w",
+    "kd.temperature": "T",
+    "kd.ce_weight": "ce",
 }
 _UEP = {"cross_entropy": "ce", "joint_entropy": "je", "residual": "res", "none": "none"}
 
 
-def sweep_name(opts: dict) -> str:
+def sweep_name(opts: dict, method: str = "vrm") -> str:
     """A run name for a sweep point, identical for identical options (so points are reused)."""
     parts = []
     for k in sorted(opts):
         v = opts[k]
         v = _UEP.get(v, v) if k == "vrm.uep" else (f"{v:g}" if isinstance(v, float) else v)
         parts.append(f"{_SHORT.get(k, k)}{v}")
-    return "vrm_" + "_".join(parts) if parts else "vrm_defaults"
+    return f"{method}_" + "_".join(parts) if parts else f"{method}_defaults"
+
+
+# Where each sweep starts, spelled out so that the sweep (and its cached runs) does not depend on the
+# current config defaults, which the VRM sweep itself set: VRM's values before the sweep, KD's published ones.
+SWEEP_BASE = {
+    "vrm": {
+        "vrm.lambda_is": 1.0,
+        "vrm.lambda_ic": 1.0,
+        "vrm.huber_delta": 2.0,
+        "vrm.uep": "cross_entropy",
+        "vrm.uep_ratio": 0.2,
+        "data.virtual_magnitude": 9,
+    },
+    "kd": {"kd.kd_weight": 0.9, "kd.temperature": 4.0, "kd.ce_weight": 0.1},
+}
+
+
+def point_key(opts: dict) -> tuple:
+    """Identity of a sweep point (complete options): equal keys are the same run."""
+    return tuple(sorted((k, float(v) if isinstance(v, int | float) else v) for k, v in opts.items()))

@@ -65,21 +65,23 @@ def quality_markdown(
 
 def sweep_markdown(args, sweep: pd.DataFrame) -> str:
     rows = []
-    for stage, g in sweep.groupby("stage", sort=False):
+    sweep = sweep.reset_index(drop=True)
+    for (method, stage), g in sweep.groupby(["method", "stage"], sort=False):
         best = g.val_score.idxmax()
         for i, r in g.iterrows():
-            opts = ", ".join(
-                f"{k}={r[k]}" for k in g.columns if k.startswith(("vrm.", "data.")) and pd.notna(r[k])
-            )
-            rows.append([stage, opts, f"{r.val_score:.2f}", "chosen" if i == best else ""])
+            keys = [k for k in g.columns if k.startswith(("vrm.", "data.", "kd.")) and pd.notna(r[k])]
+            opts = ", ".join(f"{k}={r[k]}" for k in keys)
+            rows.append([method, stage, opts, f"{r.val_score:.2f}", "chosen" if i == best else ""])
     return "\n".join(
         [
-            "## VRM hyper-parameter sweep (validation split only)",
+            "## VRM (and KD) hyper-parameter sweep (validation split only)",
             "",
-            f"Coordinate-wise: each stage varies one group of options on top of the choices of the stages before it "
+            "Coordinate-wise: each stage varies one group of options on top of the choices of the stages before it "
             f"and keeps the best by validation top-1 (mean of the last 3 epochs), seed {args.seeds[0]}. The test set "
-            "plays no part. Full results: `docs/quality_sweep.csv`.",
+            "plays no part. VRM's choice became the config defaults; KD gets a sweep of the same kind as a fairness "
+            "check (row kd_tuned of the quality table). A point equal to an earlier one is the same run. "
+            "Full results: `docs/quality_sweep.csv`.",
             "",
-            markdown_table(["stage", "options", "val top-1", ""], rows),
+            markdown_table(["method", "stage", "options", "val top-1", ""], rows),
         ]
     )

@@ -1,9 +1,11 @@
 """The distiller contract: named finite loss terms, a frozen eval-mode teacher, the right views."""
 
+import math
+
 import pytest
 import torch
 
-from vrm_train.config import load_config
+from vrm_train.config import VRMConfig, load_config
 from vrm_train.distillers import REGISTRY, build_distiller, preserved_buffers
 from vrm_train.models import create_model
 
@@ -83,7 +85,8 @@ def test_vrm_runs_both_models_on_both_views():
         torch.testing.assert_close(rel["t"], d.teacher(x))
     assert not torch.allclose(rel["s"], rel["s_v"])
     assert {"vrm_is", "vrm_ic", "is_kept_frac"} <= set(out["metrics"])
-    assert out["metrics"]["is_kept_frac"].item() == pytest.approx(1 - int(0.2 * B * B) / (B * B))
+    ratio = VRMConfig().uep_ratio
+    assert out["metrics"]["is_kept_frac"].item() == pytest.approx(1 - math.floor(ratio * B * B) / (B * B))
 
 
 def test_vrm_real_only_needs_no_virtual_view():

@@ -18,7 +18,9 @@ import shutil
 from vrm_train.config import load_config
 from vrm_train.engine import train
 
-CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "fashion_mnist")
+CONFIGS = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "fashion_mnist"
+)
 
 # (run name, config file, overrides)
 STUDENTS = [
@@ -35,11 +37,24 @@ STUDENTS = [
 ]
 TEACHER = "teacher_resnet20"
 
-FULL = ["data.subset_per_class=500", "data.val_per_class=100", "optim.epochs=6", "snapshot.epochs=[0,1,3,6]",
-        "snapshot.probe_size=48", "snapshot.train_batches=2"]
+FULL = [
+    "data.subset_per_class=500",
+    "data.val_per_class=100",
+    "optim.epochs=6",
+    "snapshot.epochs=[0,1,3,6]",
+    "snapshot.probe_size=48",
+    "snapshot.train_batches=2",
+]
 TEACHER_FULL = ["data.subset_per_class=1000", "optim.epochs=6", "snapshot.epochs=[6]"]
-TINY = ["data.subset_per_class=8", "data.val_per_class=2", "data.batch_size=16", "optim.epochs=1",
-        "snapshot.epochs=[0,1]", "snapshot.probe_size=12", "snapshot.train_batches=1"]
+TINY = [
+    "data.subset_per_class=8",
+    "data.val_per_class=2",
+    "data.batch_size=16",
+    "optim.epochs=1",
+    "snapshot.epochs=[0,1]",
+    "snapshot.probe_size=12",
+    "snapshot.train_batches=1",
+]
 
 
 def build_demo(out: str, *, tiny: bool = False, progress: bool = True) -> list[str]:
@@ -50,7 +65,9 @@ def build_demo(out: str, *, tiny: bool = False, progress: bool = True) -> list[s
     common = TINY if tiny else FULL
     runs = []
     teacher_over = TINY if tiny else TEACHER_FULL
-    cfg = load_config(os.path.join(CONFIGS, "teacher.yaml"), [*teacher_over, f"out_dir={out}", f"name={TEACHER}"])
+    cfg = load_config(
+        os.path.join(CONFIGS, "teacher.yaml"), [*teacher_over, f"out_dir={out}", f"name={TEACHER}"]
+    )
     teacher_dir = train(cfg, progress=progress)["run"]
     runs.append(teacher_dir)
     for name, file, extra in STUDENTS:

@@ -143,7 +143,9 @@ class Trainer:
                 f"{path} is not a checkpoint written by this trainer; cannot resume from it"
             )
         if st.get("optimizer") is None:
-            raise CheckpointError(f"{path} holds no optimizer state (a slimmed demo checkpoint); it cannot be resumed")
+            raise CheckpointError(
+                f"{path} holds no optimizer state (a slimmed demo checkpoint); it cannot be resumed"
+            )
         self.student.load_state_dict(st["model"])
         self.distiller.extra_modules().load_state_dict(st["extra"])
         self.optimizer.load_state_dict(st["optimizer"])

@@ -289,7 +289,9 @@ def _dense_edges(a_s, b_s, a_t, b_t, active, delta, residual) -> _Edges:
     j = torch.arange(n_b, device=active.device).repeat(n_a)
     out = [o.view(n_a, n_b) for o in _direct(a_s, b_s, a_t, b_t, i, j, delta, residual)]
     if delta is None:
-        return _Edges(torch.where(active, out[0], math.nan), torch.zeros_like(out[0], dtype=torch.int64), active)
+        return _Edges(
+            torch.where(active, out[0], math.nan), torch.zeros_like(out[0], dtype=torch.int64), active
+        )
     value = torch.where(active, out[0], 0.0)
     return _Edges(value, torch.where(active, out[1], 0), active)
 
