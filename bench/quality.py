@@ -68,21 +68,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--out", default=os.path.join(REPO, "runs", "quality"))
     ap.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
     ap.add_argument("--section", default=None, help="docs section name (default: quality or quality_quick)")
+    quick = dict(
+        per_class=50,
+        val_per_class=10,
+        epochs=2,
+        seeds=[0],
+        teacher_per_class=200,
+        teacher_epochs=2,
+        out=os.path.join(REPO, "runs", "quality_quick"),
+    )
+    if ap.parse_known_args(argv)[0].quick:  # smaller defaults; options given on the command line win
+        ap.set_defaults(**quick)
     args = ap.parse_args(argv)
     args.command = " ".join(["python -m bench.quality", *(sys.argv[1:] if argv is None else argv)])
-    if args.quick:  # smaller defaults; options given explicitly on the command line win
-        preset = dict(
-            per_class=50,
-            val_per_class=10,
-            epochs=2,
-            seeds=[0],
-            teacher_per_class=200,
-            teacher_epochs=2,
-            out=os.path.join(REPO, "runs", "quality_quick"),
-        )
-        for key, value in preset.items():
-            if getattr(args, key) == ap.get_default(key):
-                setattr(args, key, value)
     return args
 
 

@@ -44,9 +44,11 @@ def quality_markdown(
     opts = " ".join(vrm_opts) if vrm_opts else "config defaults"
     return "\n".join(
         [
-            f"## Distillation quality ({'quick smoke check' if args.quick else 'default benchmark'})",
+            f"## Distillation quality: {args.dataset}, {args.per_class} images/class, {args.epochs} epochs"
+            + (" (quick smoke check)" if args.quick else ""),
             "",
-            f"Command: `{args.command}` — total {seconds / 60:.0f} min.  ",
+            f"Command: `{args.command}` — this invocation took {seconds / 60:.0f} min (runs already finished "
+            "under --out are reused, not retrained).  ",
             f"Machine: {machine}  ",
             f"Data: {args.dataset}, {args.per_class} training images per class ({args.val_per_class} more per class "
             f"held out for validation), full official test set. Teacher {args.teacher} "

@@ -50,7 +50,7 @@ class DKD(Distiller):
         )
         rel = {"s": s, "t": t, "feat_s": fs["pooled"], "feat_t": ft["pooled"]}
         return step_output(
-            {"ce": self.ce(s, y), "dkd": ramp * dkd}, s, {"dkd_ramp": torch.tensor(ramp)}, relation=rel
+            {"ce": self.ce(s, y), "dkd": ramp * dkd}, s, {"dkd_ramp": s.new_tensor(ramp)}, relation=rel
         )
 
 
