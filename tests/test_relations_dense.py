@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 import torch
-from test_relations_reference import make_logits, ref_vrm
+from test_relations_reference import BASE_OPTS, make_logits, ref_vrm
 
 from vrm_train import relations as R
 
@@ -54,19 +54,20 @@ def test_dense_branch_matches_reference(dense_on_cpu, is_edges, uep, delta):
 
 def test_dense_and_gram_paths_agree(monkeypatch):
     s, s_v, t, t_v = make_logits(16, 10, seed=3, dtype=torch.float32)
-    opts = dict(
-        is_edges="cross_view",
-        zscore=True,
-        uep="cross_entropy",
-        uep_ratio=0.25,
-        huber_delta=1.0,
-        lambda_is=1.0,
-        lambda_ic=1.0,
-    )
-    gram = R.vrm_loss(s, s_v, t, t_v, **opts)
+    opts = dict(BASE_OPTS)
+
+    def loss_and_grads():
+        ss, ss_v = s.clone().requires_grad_(), s_v.clone().requires_grad_()
+        out = R.vrm_loss(ss, ss_v, t, t_v, **opts)
+        return (out, *torch.autograd.grad(out.loss, (ss, ss_v)))
+
+    gram, g_s, g_sv = loss_and_grads()
     monkeypatch.setitem(R._DENSE_LIMIT, "cpu", 1 << 30)
-    dense = R.vrm_loss(s, s_v, t, t_v, **opts)
+    dense, d_s, d_sv = loss_and_grads()
     torch.testing.assert_close(dense.loss, gram.loss, rtol=1e-5, atol=1e-7)
+    assert g_s.abs().max() > 1e-4  # the gradients compared below are not trivially zero
+    torch.testing.assert_close(d_s, g_s, rtol=1e-5, atol=1e-8)
+    torch.testing.assert_close(d_sv, g_sv, rtol=1e-5, atol=1e-8)
     assert torch.equal(dense.masks["is"], gram.masks["is"])
     cos_dense = R.is_edge_cosines(s, s_v, t, t_v, is_edges="all", zscore=False)
     monkeypatch.setitem(R._DENSE_LIMIT, "cpu", 0)

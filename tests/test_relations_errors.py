@@ -4,19 +4,11 @@ import math
 
 import pytest
 import torch
-from test_relations_reference import make_logits
+from test_relations_reference import BASE_OPTS, make_logits
 
 from vrm_train import relations as R
 
-OPTS = dict(
-    is_edges="cross_view",
-    zscore=True,
-    uep="cross_entropy",
-    uep_ratio=0.25,
-    huber_delta=1.0,
-    lambda_is=1.0,
-    lambda_ic=1.0,
-)
+OPTS = BASE_OPTS
 
 
 def _call(s, s_v, t, t_v, **kw):

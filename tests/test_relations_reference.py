@@ -153,6 +153,18 @@ def make_logits(b, c, seed, dtype=torch.float64, view_noise=0.5):
     return s, s_v, t, t_v
 
 
+# The options most tests start from (each overrides what it is about).
+BASE_OPTS = dict(
+    is_edges="cross_view",
+    zscore=True,
+    uep="cross_entropy",
+    uep_ratio=0.25,
+    huber_delta=1.0,
+    lambda_is=1.0,
+    lambda_ic=1.0,
+)
+
+
 # ---- the reference pinned to values computed by hand ----
 
 
