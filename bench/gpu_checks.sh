@@ -20,7 +20,7 @@ fi
 } 2>&1 | tee "$OUT/gpu.txt"
 
 timeout 120 python3 -m bench.throughput --device cuda --teacher resnet32x4 --student resnet8x4 --amp bf16 \
-    --channels-last --steps 40 --repeats 3 --section throughput_gpu 2>&1 | tee "$OUT/throughput.log"
+    --channels-last --steps 40 --repeats 7 --section throughput_gpu 2>&1 | tee "$OUT/throughput.log"
 cp docs/benchmarks.md "$OUT/benchmarks.md"
 
 timeout 280 python3 -m bench.quality --dataset digits --teacher-per-class 110 --teacher-epochs 30 \
