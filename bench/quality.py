@@ -181,9 +181,8 @@ def run_sweep(args, teacher: str, method: str = "vrm") -> tuple[list[str], pd.Da
     """Coordinate-wise sweep of ``method``'s options on the validation split (seed = first seed)."""
     chosen: dict[str, str] = {}
     rows = []
-    done: dict[
-        tuple, str
-    ] = {}  # effective options -> run directory (a point equal to an earlier one is reused)
+    # effective options -> run directory (a point equal to an earlier one is reused)
+    done: dict[tuple, str] = {}
     for stage, candidates in sweep_stages(args.quick, method):
         jobs, names = [], []
         for cand in candidates:

@@ -67,9 +67,8 @@ class DataConfig:
     flip: bool | None = None  # None: the dataset's default
     # Virtual view: kornia-style RandAugment drawn per image and per step, on top of the real view.
     virtual_num_ops: int = 2
-    virtual_magnitude: int = (
-        9  # in (0, 30): RandAugment's m (the sweep of bench/quality.py kept 9 over 5 and 15)
-    )
+    # in (0, 30): RandAugment's m (the sweep of bench/quality.py kept 9 over 5 and 15)
+    virtual_magnitude: int = 9
     synthetic_size: int = 2048  # synthetic dataset only: number of training images
     synthetic_classes: int = 10  # synthetic dataset only
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import torch
-
 from vrm_train import losses as L
 
 from .base import Distiller, step_output
