@@ -200,3 +200,20 @@ def test_published_teacher_checkpoint_distils(shared_dir, tmp_path):
     )
     summary = train(cfg, progress=False)
     assert summary["epochs_done"] == 1
+
+
+def test_gradient_norm_is_logged_before_clipping(teacher_dir, tmp_path):
+    """metrics.csv carries the epoch's mean and largest gradient norm, measured before clipping."""
+    clip = 1e-3  # far below any real gradient norm of an untrained network
+    free = train(distill(tmp_path, "free", "kd", teacher_dir, "optim.epochs=1"), progress=False)["run"]
+    clipped = train(
+        distill(tmp_path, "clipped", "kd", teacher_dir, "optim.epochs=1", f"optim.clip_grad_norm={clip}"),
+        progress=False,
+    )["run"]
+    row_free, row_clip = read_rows(free)[-1], read_rows(clipped)[-1]
+    mean_free, max_free = float(row_free["grad_norm"]), float(row_free["grad_norm_max"])
+    assert 0 < mean_free <= max_free < float("inf")
+    # logged after clipping, the norm could not exceed the clip value
+    assert float(row_clip["grad_norm_max"]) > 100 * clip
+    # and the clip did act: the two runs trained differently
+    assert float(row_clip["train_loss"]) != pytest.approx(float(row_free["train_loss"]), rel=1e-6)

@@ -237,6 +237,7 @@ class Trainer:
         snap_batches = cfg.snapshot.train_batches if (epoch in self.snapshot_epochs and rt.is_main) else 0
         sums: dict[str, torch.Tensor] = {}
         correct = torch.zeros((), device=rt.device)
+        grad_max = torch.zeros((), device=rt.device)
         seen = 0
         bar = tqdm(
             self.train_loader,
@@ -271,10 +272,15 @@ class Trainer:
                 loss.backward()
             if snap:  # after backward (its extra forwards restore BN buffers in place), before the update
                 self._train_snapshot(epoch, it, batch, x01, xv01, out)
+            # the gradient norm before clipping: a logged diagnostic (blow-ups show as spikes of its max)
+            params = [p for p in self.distiller.trainable_parameters() if p.grad is not None]
             if cfg.optim.clip_grad_norm:
-                torch.nn.utils.clip_grad_norm_(
-                    self.distiller.trainable_parameters(), cfg.optim.clip_grad_norm
-                )
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.clip_grad_norm)
+            else:
+                grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+            # fp16 steps whose gradients overflowed are skipped by the scaler; they count as 0 here
+            grad_norm = torch.nan_to_num(grad_norm.detach().float(), nan=0.0, posinf=0.0)
+            grad_max = torch.maximum(grad_max, grad_norm)
             if self.scaler:
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
@@ -282,7 +288,12 @@ class Trainer:
                 self.optimizer.step()
             b = batch.labels.numel()
             seen += b
-            for k, v in [("loss", loss), *out["losses"].items(), *out["metrics"].items()]:
+            for k, v in [
+                ("loss", loss),
+                ("grad_norm", grad_norm),
+                *out["losses"].items(),
+                *out["metrics"].items(),
+            ]:
                 sums[k] = sums.get(k, 0.0) + v.detach().float() * b
             correct += (out["logits"].argmax(1) == batch.labels).sum()
             if (it + 1) % cfg.log_every == 0 or it + 1 == n_batches:
@@ -300,6 +311,7 @@ class Trainer:
         total = packed[-1].item()
         row = {f"train_{k}" if k == "loss" else k: packed[i].item() / total for i, k in enumerate(keys)}
         row["train_top1"] = 100.0 * packed[-2].item() / total
+        row["grad_norm_max"] = grad_max.item()  # gradients are all-reduced: the same on every rank
         row["lr"] = lr_at(cfg, epoch - 1)
         return row
 
