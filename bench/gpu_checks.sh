@@ -28,6 +28,8 @@ timeout 280 python3 -m bench.quality --dataset digits --teacher-per-class 110 --
     --out /tmp/quality_digits_gpu --section quality_digits_gpu 2>&1 | grep -v "it/s" | tee "$OUT/quality.log"
 cp docs/benchmarks.md "$OUT/benchmarks.md"
 cp /tmp/quality_digits_gpu/runs.csv "$OUT/quality_runs.csv" 2>/dev/null
+# every run's per-epoch metrics (grad_norm_max shows where a run blew up; see docs/benchmarks.md, "open problem")
+(cd /tmp/quality_digits_gpu && find . -name metrics.csv | tar czf "$OUT/quality_metrics.tgz" -T -) 2>/dev/null
 
 timeout 80 python3 -m bench.relations --device cuda 2>&1 | tee "$OUT/relations.log"
 cp docs/benchmarks.md "$OUT/benchmarks.md"
