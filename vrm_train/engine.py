@@ -26,6 +26,7 @@ from vrm_train.config import ConfigError, RunConfig, load_config, save_config, t
 from vrm_train.data import make_loader
 from vrm_train.distillers import build_distiller
 from vrm_train.evaluate import evaluate
+from vrm_train.meters import TrainMeter, grad_norm
 from vrm_train.models import create_model
 from vrm_train.rundir import RunDir
 from vrm_train.snapshots import probe_indices, relation_snapshot, save_snapshot
@@ -235,10 +236,7 @@ class Trainer:
         self.model.train()
         n_batches = len(self.train_loader)
         snap_batches = cfg.snapshot.train_batches if (epoch in self.snapshot_epochs and rt.is_main) else 0
-        sums: dict[str, torch.Tensor] = {}
-        correct = torch.zeros((), device=rt.device)
-        grad_max = torch.zeros((), device=rt.device)
-        seen = 0
+        meter = TrainMeter(rt.device)
         bar = tqdm(
             self.train_loader,
             total=n_batches,
@@ -272,53 +270,24 @@ class Trainer:
                 loss.backward()
             if snap:  # after backward (its extra forwards restore BN buffers in place), before the update
                 self._train_snapshot(epoch, it, batch, x01, xv01, out)
-            # the gradient norm before clipping: a logged diagnostic (blow-ups show as spikes of its max)
-            params = [p for p in self.distiller.trainable_parameters() if p.grad is not None]
-            if cfg.optim.clip_grad_norm:
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.clip_grad_norm)
-            else:
-                grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params])
-            # fp16 steps whose gradients overflowed are skipped by the scaler; they count as 0 here
-            grad_norm = torch.nan_to_num(grad_norm.detach().float(), nan=0.0, posinf=0.0)
-            grad_max = torch.maximum(grad_max, grad_norm)
+            norm = grad_norm(self.distiller.trainable_parameters(), cfg.optim.clip_grad_norm)
             if self.scaler:
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
             else:
                 self.optimizer.step()
-            b = batch.labels.numel()
-            seen += b
-            for k, v in [
-                ("loss", loss),
-                ("grad_norm", grad_norm),
-                *out["losses"].items(),
-                *out["metrics"].items(),
-            ]:
-                sums[k] = sums.get(k, 0.0) + v.detach().float() * b
-            correct += (out["logits"].argmax(1) == batch.labels).sum()
+            meter.add(out, loss, norm, batch.labels)
             if (it + 1) % cfg.log_every == 0 or it + 1 == n_batches:
-                self._check_finite(sums, epoch, it)
-                bar.set_postfix(
-                    loss=f"{sums['loss'].item() / seen:.3f}",
-                    acc=f"{100 * correct.item() / seen:.1f}",
-                    lr=f"{lr:.4g}",
-                )
-        keys = sorted(sums)
-        packed = torch.stack(
-            [sums[k] for k in keys] + [correct.float(), torch.tensor(float(seen), device=rt.device)]
-        )
-        packed = R.all_reduce_sum(packed.double(), rt)
-        total = packed[-1].item()
-        row = {f"train_{k}" if k == "loss" else k: packed[i].item() / total for i, k in enumerate(keys)}
-        row["train_top1"] = 100.0 * packed[-2].item() / total
-        row["grad_norm_max"] = grad_max.item()  # gradients are all-reduced: the same on every rank
+                self._check_finite(meter, epoch, it)
+                bar.set_postfix(**meter.postfix(), lr=f"{lr:.4g}")
+        row = meter.row(rt)
         row["lr"] = lr_at(cfg, epoch - 1)
         return row
 
-    def _check_finite(self, sums, epoch, it) -> None:
-        if torch.isfinite(sums["loss"]).item():
+    def _check_finite(self, meter: TrainMeter, epoch: int, it: int) -> None:
+        if meter.loss_is_finite():
             return
-        terms = ", ".join(f"{k}={v.item():.4g}" for k, v in sums.items())
+        terms = meter.describe()
         last = self.run.checkpoint("last")
         kept = (
             f"the last good checkpoint (epoch {self.epoch}) is intact at {last}"
