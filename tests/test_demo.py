@@ -114,3 +114,13 @@ def test_student_exports_load_safely(committed, tiny):
         for name in run_names(root):
             obj = torch.load(os.path.join(root, name, "checkpoints", "student.pt"), weights_only=True)
             assert isinstance(obj, dict) and "model" in obj and obj["model"], (root, name)
+
+
+def test_same_metrics_columns(committed, tiny):
+    """A demo built before a trainer change to what metrics.csv logs is stale: rebuild it."""
+    for name in run_names(committed):
+        with open(os.path.join(committed, name, "metrics.csv")) as f:
+            ours = f.readline().strip().split(",")
+        with open(os.path.join(tiny, name, "metrics.csv")) as f:
+            theirs = f.readline().strip().split(",")
+        assert ours == theirs, f"{name}: committed metrics.csv columns differ; run `vrm-train demo data/demo`"
