@@ -8,71 +8,13 @@ Needs ``/usr/bin/chromium`` (``apt-get install chromium``); Playwright's own bro
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+
+from app.browser import launch_chromium, serve_app
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # view name -> url path (the default page, Runs, is served at the root: /runs answers "Page not found")
 VIEWS = {"runs": "", "graphs": "graphs", "compare": "compare", "pruned": "pruned", "learn": "learn"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve_app(main: str = "app/main.py", *, port: int | None = None, timeout: float = 60.0):
-    """Run the streamlit app in a subprocess until the block ends; yields its base URL."""
-    port = port or free_port()
-    streamlit = os.path.join(os.path.dirname(sys.executable), "streamlit")
-    cmd = [streamlit, "run", main, "--server.port", str(port), "--server.headless", "true"]
-    cmd += ["--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{proc.stdout.read()}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"streamlit did not answer on {url} within {timeout:.0f} s")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def launch_chromium(playwright):
-    if not os.path.exists(CHROMIUM):
-        raise FileNotFoundError(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium)")
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
 
 def wait_rendered(page, *, plots: int = 1, timeout_ms: int = 120_000) -> None:
