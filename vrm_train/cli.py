@@ -93,6 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--virtual-ops", type=int, help="RandAugment ops of the virtual view (default: the run's)"
     )
     sn.add_argument("--virtual-magnitude", type=int, help="RandAugment magnitude in (0, 30)")
+    sn.add_argument(
+        "--image-size",
+        type=int,
+        help="input size in px (default: image folders get 32 for CIFAR-family models, 224 for ImageNet "
+        "ones; fixed datasets keep their own size)",
+    )
+    sn.add_argument(
+        "--normalization",
+        choices=["cifar100", "cifar10", "imagenet", "fashion_mnist", "digits", "data", "dataset"],
+        help="per-channel statistics (default: the dataset's; image folders: the model family's; "
+        "data = measured on the probe images)",
+    )
     sn.add_argument("--device", default="auto")
     sn.add_argument("--no-progress", action="store_true")
     m = sub.add_parser("demo", help="build the demo runs the app opens (Fashion-MNIST, a few CPU-minutes)")
@@ -195,6 +207,8 @@ def _cmd_snapshot(args) -> dict:
         seed=args.seed,
         virtual_num_ops=args.virtual_ops,
         virtual_magnitude=args.virtual_magnitude,
+        image_size=args.image_size,
+        normalization=args.normalization,
         device=args.device,
     )
     return compute_live_snapshots(spec, progress=not args.no_progress)

@@ -19,17 +19,29 @@ from dataclasses import dataclass
 from functools import partial
 from types import SimpleNamespace
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 import yaml
 from torch import nn
 from tqdm.auto import tqdm
 
 from vrm_train import runtime as R
-from vrm_train.build import data_from_config, resolve_checkpoint, views_from_config
+from vrm_train.build import data_from_config, resolve_checkpoint
 from vrm_train.checkpoint import CheckpointError, check_fits, extract_state_dict, load_file
 from vrm_train.config import ConfigError, DataConfig, from_dict
-from vrm_train.data import Normalize, VirtualView
-from vrm_train.models import create_model
+from vrm_train.data import NORMALIZATION, ImageFolderDataset, Normalize, VirtualView, resize_center_crop
+from vrm_train.live_inputs import (
+    NORMALIZATIONS,
+    InputPlan,
+    check_fit,
+    fitting_datasets,
+    folder_root,
+    measured_stats,
+    plan_inputs,
+    state_shape,
+)
+from vrm_train.models import create_model, model_family
 from vrm_train.rundir import RunDir
 from vrm_train.snapshots import probe_indices, relation_snapshot, save_snapshot
 
@@ -56,6 +68,10 @@ class LiveSpec:
     # Use the images (and classes, normalisation) of an existing snapshot instead of a dataset, e.g. the
     # demo's probe batch: the probe job then covers exactly those images, with the snapshot's seed.
     images_from: str | None = None
+    # Input size in px (None: inferred, see vrm_train.live_inputs.plan_inputs) and normalisation (None:
+    # inferred; a name of live_inputs.NORMALIZATIONS, "data" = measured on the probe images, "dataset").
+    image_size: int | None = None
+    normalization: str | None = None
 
 
 def _describe(path: str, arch: str | None, role: str) -> tuple[str, str, dict, dict | None]:
@@ -90,12 +106,21 @@ def _build(
     return model.eval()
 
 
-def _images(split, idx: torch.Tensor) -> torch.Tensor:
-    """uint8 images at ``idx`` of an in-memory split, or decoded with the eval transform of an image folder."""
+def _images(split, idx: torch.Tensor, size: int | None = None, whole: bool = False) -> torch.Tensor:
+    """uint8 images at ``idx``: an in-memory split's (resized to ``size`` when given), or an image folder's
+    decoded and brought to ``size`` (``whole``: the shorter side to ``size``, CIFAR-style; otherwise the
+    ImageNet-style resize to size·256/224 and centre crop)."""
     if hasattr(split, "images"):
-        return split.images[idx]
-    folder = split.subset(idx, train=False)
-    return torch.stack([folder[i][0] for i in range(len(idx))])
+        x = split.images[idx]
+        if size is None or (x.shape[-1] == size and x.shape[-2] == size):
+            return x
+        y = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        return y.round().clamp(0, 255).to(torch.uint8)
+    out = []
+    for i in idx.tolist():
+        img = resize_center_crop(split.load(i), size, resize_size=size if whole else None)
+        out.append(torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1))
+    return torch.stack(out)
 
 
 @dataclass
@@ -125,10 +150,38 @@ def _snapshot_source(path: str) -> tuple[_Source, dict]:
     return src, snap
 
 
-def _jobs_from_data(spec: LiveSpec, dcfg: DataConfig, saved, device):
+def _folder_data(dcfg: DataConfig) -> SimpleNamespace:
+    """An image folder as train/test splits: ``root/train`` + ``root/val``, or ``root`` itself for both."""
+    train_dir, val_dir = folder_root(dcfg.root)
+    train = ImageFolderDataset(train_dir, train=False)
+    test = train if val_dir == train_dir else ImageFolderDataset(val_dir, train=False, classes=train.classes)
+    mean, std = NORMALIZATION["imagefolder"]
+    return SimpleNamespace(
+        train=train, val=None, test=test, classes=train.classes, num_classes=len(train.classes), in_chans=3,
+        mean=mean, std=std,
+    )  # fmt: skip
+
+
+def _normalization(plan: InputPlan, data, probe_images) -> tuple[list[float], list[float]]:
+    """(mean, std) of the plan's normalisation for ``data``'s channels."""
+    if plan.normalization == "dataset":
+        return list(data.mean), list(data.std)
+    if plan.normalization == "data":
+        return measured_stats(probe_images())
+    mean, std = NORMALIZATIONS[plan.normalization]
+    if len(mean) == 1 and data.in_chans > 1:
+        mean, std = mean * data.in_chans, std * data.in_chans
+    if len(mean) != data.in_chans:
+        raise ConfigError(
+            f"{plan.normalization} normalisation has {len(mean)} channels but the images have "
+            f"{data.in_chans}; choose another normalisation"
+        )
+    return list(mean), list(std)
+
+
+def _jobs_from_data(spec: LiveSpec, dcfg: DataConfig, saved, device, plan: InputPlan, whole: bool):
     """(source, views, jobs) for a dataset: the trainer's probe batch and ``spec.batches`` seeded batches."""
-    data = data_from_config(dcfg)
-    views = views_from_config(dcfg, data, device)
+    data = _folder_data(dcfg) if dcfg.name == "imagefolder" else data_from_config(dcfg)
     split = getattr(data, spec.split, None)
     if split is None:
         raise ConfigError(f"dataset {dcfg.name} has no '{spec.split}' split here")
@@ -136,19 +189,23 @@ def _jobs_from_data(spec: LiveSpec, dcfg: DataConfig, saved, device):
     probe_seed = (
         spec.probe_seed if spec.probe_seed is not None else (saved.snapshot.probe_seed if saved else 0)
     )
+    load = partial(_images, size=plan.image_size, whole=whole)
     idx = probe_indices(data.test.labels, probe_size, probe_seed)
-    jobs = [("probe", -1, probe_seed, "test", partial(_images, data.test, idx), data.test.labels[idx], idx)]
+    jobs = [("probe", -1, probe_seed, "test", partial(load, data.test, idx), data.test.labels[idx], idx)]
     order = torch.randperm(len(split), generator=torch.Generator().manual_seed(spec.seed))
     for k in range(spec.batches):
         idx = order[k * spec.batch_size : (k + 1) * spec.batch_size]
         if idx.numel() < 2:
             break
         jobs.append(
-            ("train", k, spec.seed + k, spec.split, partial(_images, split, idx), split.labels[idx], idx)
+            ("train", k, spec.seed + k, spec.split, partial(load, split, idx), split.labels[idx], idx)
         )
-    src = _Source(
-        list(data.classes), list(data.mean), list(data.std), data.num_classes, data.in_chans, dcfg.name
+    mean, std = _normalization(plan, data, jobs[0][4])
+    views = SimpleNamespace(
+        virtual=VirtualView(num_ops=dcfg.virtual_num_ops, magnitude=dcfg.virtual_magnitude).to(device),
+        normalize=Normalize(mean, std).to(device),
     )
+    src = _Source(list(data.classes), mean, std, data.num_classes, data.in_chans, dcfg.name)
     return src, views, jobs
 
 
@@ -186,10 +243,29 @@ def compute_live_snapshots(spec: LiveSpec, *, progress: bool = True, callback=No
     if spec.virtual_magnitude is not None:
         dcfg.virtual_magnitude = spec.virtual_magnitude
     rt = R.setup(spec.device)
+    shapes = {"teacher": state_shape(t_state), "student": state_shape(s_state) if s_state else None}
+    plan = None
     if spec.images_from:
         src, views, jobs = _jobs_from_snapshot(spec.images_from, dcfg, rt.device)
     else:
-        src, views, jobs = _jobs_from_data(spec, dcfg, saved, rt.device)
+        for role, shape in shapes.items():
+            check_fit(role, shape, dcfg)  # before any data is loaded or model built
+        plan = plan_inputs(
+            [t_arch, s_arch],
+            dcfg,
+            shapes["teacher"][0] if shapes["teacher"] else 0,
+            image_size=spec.image_size,
+            normalization=spec.normalization,
+        )
+        whole = {model_family(t_arch), model_family(s_arch)} == {"cifar"}
+        src, views, jobs = _jobs_from_data(spec, dcfg, saved, rt.device, plan, whole)
+    for role, shape in shapes.items():
+        if shape is not None and shape != (src.num_classes, src.in_chans):
+            raise ConfigError(
+                f"the {role} checkpoint has {shape[0]} classes and {shape[1]} input channel(s), but "
+                f"{src.name} has {src.num_classes} classes and {src.in_chans}; datasets that fit: "
+                f"{'; '.join(fitting_datasets(*shape))}"
+            )
     kw = dict(num_classes=src.num_classes, in_chans=src.in_chans)
     teacher = _build(t_arch, t_state, t_file, role="teacher", **kw).to(rt.device)
     torch.manual_seed(spec.seed)  # a fresh student is initialised reproducibly
@@ -245,8 +321,19 @@ def compute_live_snapshots(spec: LiveSpec, *, progress: bool = True, callback=No
             "probe_size": int(jobs[0][6].numel()),
             "probe_seed": jobs[0][2],
             "epoch": epoch,
+            "image_size": plan.image_size if plan else None,
+            "normalization": plan.normalization if plan else "snapshot",
+            "inputs": plan.describe() if plan else "the snapshot's images and normalisation",
         },
     }
     with open(run.config, "w", encoding="utf-8") as f:
         yaml.safe_dump(config, f, sort_keys=False)
-    return {"out": run.path, "snapshots": written, "teacher": t_arch, "student": s_arch, "epoch": epoch}
+    return {
+        "out": run.path,
+        "snapshots": written,
+        "teacher": t_arch,
+        "student": s_arch,
+        "epoch": epoch,
+        "inputs": config["live"]["inputs"],
+        "image_size": config["live"]["image_size"],
+    }
