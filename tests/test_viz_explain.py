@@ -86,7 +86,9 @@ def test_endpoint_probabilities_are_the_softmax(vrm):
             p = torch.exp(z.double() - torch.logsumexp(z.double(), 0)).numpy()
             got = dict(zip(rows["class"], rows.prob, strict=True))
             np.testing.assert_allclose([got[c] for c in snap.classes], p, rtol=1e-9)
-            assert rows["true"].sum() == 1 and rows.loc[rows["rank"] == 1, "prob"].item() == p.max()
+            assert rows["true"].sum() == 1 and rows.loc[rows["rank"] == 1, "prob"].item() == pytest.approx(
+                p.max()
+            )
     top2 = X.endpoint_probabilities(snap, g, [0], top=2)
     assert len(top2[top2.model == "student"]) in (2, 3)  # the true class is added when not in the top 2
 
