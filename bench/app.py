@@ -1,9 +1,9 @@
 """App responsiveness on the demo runs, measured with Streamlit's AppTest (no browser, no network).
 
-    python -m bench.app                      # every page of app/main.py, writes the "app" section
+    python -m bench.app                      # every page of vrm_app/main.py, writes the "app" section
     python -m bench.app --repeats 5 --no-write
 
-For each page registered in app/main.py: the *cold* render (all st.cache_data/st.cache_resource caches
+For each page registered in vrm_app/main.py: the *cold* render (all st.cache_data/st.cache_resource caches
 cleared, so runs, snapshots and models are loaded again; Python modules stay imported) and the *cached*
 render (the same page run again, median of ``--repeats``). Then the affinity-graph pruning slider: the
 graphs page's UEP-ratio slider is moved and the rerun timed (median over ``--repeats`` moves), i.e. the
@@ -30,7 +30,7 @@ from bench.app_live import LIVE_TARGET_S, live_times
 from bench.report import machine, markdown_table, write_section
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MAIN = os.path.join(REPO, "app", "main.py")
+MAIN = os.path.join(REPO, "vrm_app", "main.py")
 CACHED_TARGET_S, SLIDER_TARGET_S = 2.0, 0.5
 SLIDER_KEYS = ("graphs_ratio", "graphs_uep_ratio")  # the graphs page names it graphs_ratio
 

@@ -1,6 +1,6 @@
 """Screenshots of the app's main views for the README: ``python scripts/screenshots.py``.
 
-Starts ``streamlit run app/main.py`` on a free port (the embedded demo runs), opens each view in headless
+Starts ``streamlit run`` of the app's router (vrm_app/main.py) on a free port (the embedded demo runs), opens each view in headless
 Debian chromium through Playwright, waits until its plots are drawn and writes ``docs/screenshots/<view>.png``.
 Needs ``/usr/bin/chromium`` (``apt-get install chromium``); Playwright's own browsers are never downloaded.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from app.browser import launch_chromium, serve_app
+from vrm_app.browser import launch_chromium, serve_app
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # view name -> url path (the default page, Runs, is served at the root: /runs answers "Page not found")

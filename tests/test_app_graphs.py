@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from vrm_viz.runs import DEMO_DIR, open_run
 
 ROOT = DEMO_DIR
-APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app", "main.py")
+APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "vrm_app", "main.py")
 PAGES = ["views/graphs.py", "views/compare.py", "views/pruned.py"]
 
 

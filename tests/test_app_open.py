@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from vrm_viz.runs import DEMO_DIR
 
-APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app", "main.py")
+APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "vrm_app", "main.py")
 pytestmark = pytest.mark.xdist_group("app")
 
 

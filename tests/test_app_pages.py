@@ -1,4 +1,4 @@
-"""Every page registered in app/main.py renders on the demo runs without an exception or an error.
+"""Every page registered in the router (vrm_app/main.py) renders on the demo runs without an exception or an error.
 
 The pages are read from main.py itself, so a page added to the router is covered without editing this file.
 """
@@ -10,13 +10,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MAIN = os.path.join(REPO, "app", "main.py")
+MAIN = os.path.join(REPO, "vrm_app", "main.py")
 
 
 def registered_pages() -> list[str]:
-    """The page scripts of every ``st.Page("views/...py", ...)`` in app/main.py, relative to app/."""
+    """The page scripts of every ``st.Page(HERE / "views/...py", ...)`` in vrm_app/main.py, relative to vrm_app/."""
     with open(MAIN, encoding="utf-8") as f:
-        return re.findall(r"st\.Page\(\s*[\"'](views/[^\"']+\.py)[\"']", f.read())
+        return re.findall(r"st\.Page\(\s*HERE\s*/\s*[\"'](views/[^\"']+\.py)[\"']", f.read())
 
 
 PAGES = registered_pages()
@@ -39,8 +39,8 @@ def test_router_registers_the_known_pages():
 
 @pytest.mark.parametrize("page", PAGES)
 def test_page_renders_on_demo(page):
-    path = os.path.join(REPO, "app", page)
-    assert os.path.isfile(path), f"{page} is registered in app/main.py but app/{page} does not exist"
+    path = os.path.join(REPO, "vrm_app", page)
+    assert os.path.isfile(path), f"{page} is registered in vrm_app/main.py but vrm_app/{page} does not exist"
     at = AppTest.from_file(MAIN, default_timeout=90)
     at.switch_page(page)
     at.run()

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from vrm_viz.runs import DEMO_DIR, discover_runs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MAIN = os.path.join(REPO, "app", "main.py")
+MAIN = os.path.join(REPO, "vrm_app", "main.py")
 RUNS, ABLATIONS = "views/runs.py", "views/ablations.py"
 
 

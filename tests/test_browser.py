@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from app.browser import launch_chromium, serve_app
+from vrm_app.browser import launch_chromium, serve_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -26,7 +26,7 @@ def _artifacts() -> str:
 
 @pytest.fixture(scope="module")
 def server():
-    """``streamlit run app/main.py`` on a free port; always stopped at the end of the module."""
+    """``streamlit run`` of the app's router (vrm_app/main.py) on a free port; always stopped at the end of the module."""
     with (
         open(os.path.join(_artifacts(), "streamlit.log"), "w", encoding="utf-8") as log,
         serve_app(timeout=90, log=log) as url,

@@ -15,7 +15,9 @@ import time
 import urllib.request
 from typing import IO
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROUTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "main.py")  # the app's router script
+# The folder that holds the vrm_app package (a checkout, or site-packages when installed).
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -42,7 +44,7 @@ def _healthy(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def serve_app(main: str = "app/main.py", *, timeout: float = 60.0, log: IO[str] | None = None):
+def serve_app(main: str = ROUTER, *, timeout: float = 60.0, log: IO[str] | None = None):
     """Run the streamlit app in a subprocess until the block ends; yields its base URL.
 
     The server's output goes to ``log`` when given (else it is kept and shown if the server dies early).
@@ -52,7 +54,11 @@ def serve_app(main: str = "app/main.py", *, timeout: float = 60.0, log: IO[str] 
     cmd = [streamlit, "run", main, "--server.port", str(port), "--server.headless", "true"]
     cmd += ["--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     out = log if log is not None else subprocess.PIPE
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, text=True)
+    # The server imports this same copy of vrm_app (the checkout's, when run from one).
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
+    )
+    proc = subprocess.Popen(cmd, cwd=PACKAGE_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     where = f"see {log.name}" if log is not None else "its output follows"
     try:

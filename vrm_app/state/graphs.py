@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import state
+from vrm_app import state
 from vrm_train.relations import UEP_RULES
 from vrm_viz import compare as C
 from vrm_viz import graphs as G

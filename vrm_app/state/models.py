@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 from torch import nn
 
-from app import state
+from vrm_app import state
 from vrm_train.checkpoint import CheckpointError
 from vrm_viz import attribution, embeddings, spurious
 from vrm_viz.models import load_student, load_teacher

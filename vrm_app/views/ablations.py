@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from app import state
-from app.widgets import figure, table
+from vrm_app import state
+from vrm_app.widgets import figure, table
 from vrm_viz.figures.runs import parcoords_figure, seed_bars_figure
 from vrm_viz.runs import config_diff
 from vrm_viz.runstats import NOISE_KEYS, ablation_runs, display_frame, options_frame, seed_groups

@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from app import state
-from app.state import models as mstate
-from app.widgets import figure, table
+from vrm_app import state
+from vrm_app.state import models as mstate
+from vrm_app.widgets import figure, table
 from vrm_viz.figures.models import attribution_figure
 
 st.title("Attributions")

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from app import state
-from app.state import models as mstate
-from app.widgets import figure, table
+from vrm_app import state
+from vrm_app.state import models as mstate
+from vrm_app.widgets import figure, table
 from vrm_viz import lesson
 from vrm_viz.figures import lesson as lfig
 from vrm_viz.spurious import vrm_options

@@ -4,8 +4,8 @@ import os
 
 import streamlit as st
 
-from app import state
-from app.state import live
+from vrm_app import state
+from vrm_app.state import live
 from vrm_train.models import list_models
 from vrm_viz.runs import DEMO_DIR
 

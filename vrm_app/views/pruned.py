@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from app import state
-from app.state import graphs as gs
-from app.widgets import figure, table
+from vrm_app import state
+from vrm_app.state import graphs as gs
+from vrm_app.widgets import figure, table
 from vrm_viz import compare as C
 from vrm_viz import graphs as G
 from vrm_viz.figures import compare as FC

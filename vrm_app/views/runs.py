@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from app import state
-from app.widgets import figure, table
+from vrm_app import state
+from vrm_app.widgets import figure, table
 from vrm_viz.figures.runs import accuracy_figure, terms_figure
 from vrm_viz.runs import runs_table
 from vrm_viz.runstats import accuracy_curves, default_runs, default_terms, loss_terms, term_curves
