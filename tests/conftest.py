@@ -7,13 +7,14 @@ import torch
 if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(os.path.dirname(REPO), "shared")
+REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "reference")
 
 
 @pytest.fixture(scope="session")
-def shared_dir():
-    """../shared beside the checkout (reference data from peer implementations)."""
-    if not os.path.isdir(os.path.join(SHARED, "reference")):
-        pytest.fail(f"reference data not found at {SHARED}/reference: clone the project beside shared/")
-    return SHARED
+def reference_dir():
+    """tests/data/reference: the peer implementations' reference data the tests compare with (see its README)."""
+    if not os.path.isfile(os.path.join(REFERENCE, "README.md")):
+        pytest.fail(
+            f"reference data not found at {REFERENCE}: it is part of the repository; restore it with git"
+        )
+    return REFERENCE

@@ -86,18 +86,18 @@ def test_extract_state_dict_layouts():
         extract_state_dict({"epoch": 3, "accuracy": 1.0})
 
 
-def test_published_teacher_layout_loads(shared_dir):
-    path = os.path.join(shared_dir, "reference", "compat", "resnet20_ckpt.pth")
+def test_published_teacher_layout_loads(reference_dir):
+    path = os.path.join(reference_dir, "compat", "resnet20_ckpt.pth")
     model = create_model("resnet20", num_classes=100)
     obj = load_weights(model, path, arch="resnet20")
     assert obj["epoch"] == 240
-    io = torch.load(os.path.join(shared_dir, "reference", "compat", "resnet20_io.pt"), weights_only=True)
+    io = torch.load(os.path.join(reference_dir, "compat", "resnet20_io.pt"), weights_only=True)
     with torch.no_grad():
         torch.testing.assert_close(model.eval()(io["input"]), io["logits"], atol=1e-5, rtol=0)
 
 
-def test_mismatched_architecture_names_the_right_one(shared_dir):
-    path = os.path.join(shared_dir, "reference", "compat", "resnet20_ckpt.pth")
+def test_mismatched_architecture_names_the_right_one(reference_dir):
+    path = os.path.join(reference_dir, "compat", "resnet20_ckpt.pth")
     with pytest.raises(CheckpointError, match=r"does not fit architecture 'resnet8'(.|\n)*match 'resnet20'"):
         load_weights(create_model("resnet8", num_classes=100), path, arch="resnet8")
 

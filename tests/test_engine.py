@@ -178,8 +178,8 @@ def test_lr_schedules():
     assert lr_at(cfg, 10.0) == pytest.approx(0.0, abs=1e-12)
 
 
-def test_published_teacher_checkpoint_distils(shared_dir, tmp_path):
-    ckpt = os.path.join(shared_dir, "reference", "compat", "resnet20_ckpt.pth")
+def test_published_teacher_checkpoint_distils(reference_dir, tmp_path):
+    ckpt = os.path.join(reference_dir, "compat", "resnet20_ckpt.pth")
     cfg = load_config(
         None,
         [

@@ -50,13 +50,13 @@ def test_same_seed_same_batches(tmp_path):
     assert load[0]["seed"] == 3
 
 
-def test_published_teacher_and_fresh_student(shared_dir, tmp_path):
-    ckpt = os.path.join(shared_dir, "reference", "compat", "resnet8x4_ckpt.pth")
+def test_published_teacher_and_fresh_student(reference_dir, tmp_path):
+    ckpt = os.path.join(reference_dir, "compat", "resnet20_ckpt.pth")
     data = DataConfig(name="synthetic", synthetic_size=64, synthetic_classes=100, image_size=32)
     out = compute_live_snapshots(
         LiveSpec(
             teacher=ckpt,
-            teacher_arch="resnet8x4",
+            teacher_arch="resnet20",
             student_arch="resnet8",
             data=data,
             out=str(tmp_path / "init"),
@@ -69,7 +69,7 @@ def test_published_teacher_and_fresh_student(shared_dir, tmp_path):
     snap = torch.load(out["snapshots"][0], weights_only=True)
     assert snap["t"].shape == (8, 100) and snap["epoch"] == 0 and snap["student_arch"] == "resnet8"
     # the published teacher's logits on these images are the real ones
-    teacher = create_model("resnet8x4", num_classes=100)
+    teacher = create_model("resnet20", num_classes=100)
     teacher.load_state_dict(torch.load(ckpt, weights_only=True)["model"])
     mean, std = torch.tensor(snap["mean"])[:, None, None], torch.tensor(snap["std"])[:, None, None]
     with torch.no_grad():
@@ -77,8 +77,8 @@ def test_published_teacher_and_fresh_student(shared_dir, tmp_path):
     torch.testing.assert_close(logits, snap["t"], atol=1e-5, rtol=1e-5)
 
 
-def test_mismatches_are_named(shared_dir, tmp_path):
-    ckpt = os.path.join(shared_dir, "reference", "compat", "resnet20_ckpt.pth")
+def test_mismatches_are_named(reference_dir, tmp_path):
+    ckpt = os.path.join(reference_dir, "compat", "resnet20_ckpt.pth")
     fm = DataConfig(name="fashion_mnist")
     with pytest.raises(ConfigError, match=r"teacher checkpoint has 100 classes.*fit the teacher: cifar100"):
         compute_live_snapshots(

@@ -37,7 +37,10 @@ CIFAR_NAMES = [
     "ResNet50",
 ]
 IMAGENET_NAMES = ["resnet18", "resnet34", "resnet50", "mobilenetv2"]
-COMPAT_NAMES = ["resnet8x4", "resnet20", "wrn_16_2", "MobileNetV2", "ShuffleV1"]
+# The published-layout checkpoint kept in tests/data/reference. The full reference set also has resnet8x4,
+# wrn_16_2, MobileNetV2 and ShuffleV1, left out to keep the repository small; every model's state-dict
+# layout is still checked against the model-layout JSON.
+COMPAT_NAMES = ["resnet20"]
 # Models whose pooled vector is the spatial mean of the last map (the others have a conv head between).
 POOLED_IS_MEAN_OF_LAST_MAP = set(CIFAR_NAMES) - {"MobileNetV2", "ShuffleV2"}
 # Indices of the maps that come out of a ReLU, as in mdistiller's feats["feats"]; all maps unless listed.
@@ -47,8 +50,8 @@ RELU_MAPS = {name: {3} for name in CIFAR_NAMES if name.startswith("wrn")} | {"Mo
 
 
 @pytest.fixture(scope="module")
-def cifar_ref(shared_dir):
-    with open(os.path.join(shared_dir, "reference", "mdistiller_cifar_models.json")) as f:
+def cifar_ref(reference_dir):
+    with open(os.path.join(reference_dir, "mdistiller_cifar_models.json")) as f:
         return json.load(f)["models"]
 
 
@@ -124,8 +127,8 @@ def test_forward_shapes_equal_mdistiller(name, cifar_ref):
 
 
 @pytest.mark.parametrize("name", COMPAT_NAMES)
-def test_teacher_checkpoint_reproduces_reference_outputs(name, shared_dir):
-    compat = os.path.join(shared_dir, "reference", "compat")
+def test_teacher_checkpoint_reproduces_reference_outputs(name, reference_dir):
+    compat = os.path.join(reference_dir, "compat")
     ckpt = torch.load(os.path.join(compat, f"{name}_ckpt.pth"), weights_only=True, map_location="cpu")
     io = torch.load(os.path.join(compat, f"{name}_io.pt"), weights_only=True, map_location="cpu")
     assert io["model_name"] == name
