@@ -263,8 +263,8 @@ def test_seed_bars_error_bars_are_the_std(folder):
     best, last = fig.data
     assert list(best.y) == groups.best_mean.tolist() and "best" in best.name and "last" in last.name
     assert list(best.error_y.array) == groups.best_std.fillna(0.0).tolist()
-    assert fig.layout.yaxis.range is None
-    low, high = seed_bars_figure(groups, zoom=True).layout.yaxis.range
+    assert seed_bars_figure(groups, zoom=False).layout.yaxis.range is None
+    low, high = fig.layout.yaxis.range  # zoomed to the data by default
     assert 0 < low < groups.last_mean.min() and high > groups.best_mean.max()
 
 

@@ -100,6 +100,34 @@ def seed_groups(runs: list[Run]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols).sort_values("group", ignore_index=True)
 
 
+def group_deltas(groups: pd.DataFrame, runs: list[Run], baseline: str) -> pd.DataFrame:
+    """:func:`seed_groups` plus differences to the ``baseline`` group: "Δ best" / "Δ last" (difference of
+    the means) and, over the seeds both groups ran, "Δ best (paired)" (mean of the per-seed differences),
+    its std and the number of paired seeds. Paired differences cancel the seed's share of the noise."""
+    if baseline not in set(groups.group):
+        raise ValueError(f"baseline group {baseline!r} is not among {list(groups.group)}")
+    by_name = {r.name: r for r in runs}
+
+    def per_seed(row) -> dict:
+        return {by_name[n].seed: by_name[n] for n in row.runs.split(", ") if n in by_name}
+
+    base = groups.set_index("group").loc[baseline]
+    base_seeds = per_seed(base)
+    out = groups.copy()
+    out["Δ best"] = groups.best_mean - base.best_mean
+    out["Δ last"] = groups.last_mean - base.last_mean
+    paired, paired_std, n_paired = [], [], []
+    for row in groups.itertuples():
+        seeds = per_seed(row)
+        common = [s for s in seeds if s in base_seeds]
+        d = pd.Series([seeds[s].best_top1 - base_seeds[s].best_top1 for s in common], dtype=float)
+        paired.append(d.mean() if len(d) else float("nan"))
+        paired_std.append(d.std(ddof=1) if len(d) > 1 else float("nan"))
+        n_paired.append(len(d))
+    out["Δ best (paired)"], out["Δ best (paired) std"], out["paired seeds"] = paired, paired_std, n_paired
+    return out
+
+
 def options_frame(runs: list[Run]) -> pd.DataFrame:
     """One row per run: ``run``, every option that differs between ``runs``, ``best_top1``, ``last_top1``.
 
@@ -109,6 +137,12 @@ def options_frame(runs: list[Run]) -> pd.DataFrame:
     out["best_top1"] = [r.best_top1 for r in runs]
     out["last_top1"] = [r.last_top1 for r in runs]
     return out
+
+
+def default_axes(options: list[str], limit: int = 8) -> list[str]:
+    """The options drawn by default in the options-vs-accuracy plot: not ``seed`` (it varies by design,
+    not as an ablation), at most ``limit``."""
+    return [o for o in options if o != "seed"][:limit]
 
 
 def default_runs(runs: list[Run], limit: int = 6) -> list[str]:

@@ -150,6 +150,9 @@ def graph_heatmap(
     )
 
 
+STACK_ABOVE = 32  # more rows than this: the three panels are stacked (each full width) to stay readable
+
+
 def teacher_student_heatmaps(
     teacher: np.ndarray,
     student: np.ndarray,
@@ -160,48 +163,52 @@ def teacher_student_heatmaps(
     value_label: str,
     x_title: str = "",
     y_title: str = "",
-    height: int = 480,
+    height: int | None = None,
 ) -> go.Figure:
-    """Teacher and student side by side on one shared colour scale, then student − teacher (diverging)."""
-    fig = make_subplots(
-        rows=1,
-        cols=3,
-        subplot_titles=("teacher", "student", "student − teacher"),
-        horizontal_spacing=0.13,
-        shared_yaxes=True,
-    )
+    """Teacher and student on one shared colour scale, then student − teacher (diverging). Small matrices
+    sit side by side; above :data:`STACK_ABOVE` rows the panels are stacked, each as wide as the page and
+    about 6 px per row (at B = 96 real vertices: cells of ~10 px instead of < 2 px)."""
+    n = len(rows)
+    stack = n > STACK_ABOVE
+    names = ("teacher", "student", "student − teacher")
+    if stack:
+        fig = make_subplots(rows=3, cols=1, subplot_titles=names, vertical_spacing=0.06)
+        panel = height or int(min(max(6 * n, 420), 1000))
+        height = 3 * panel + 160
+    else:
+        fig = make_subplots(rows=1, cols=3, subplot_titles=names, horizontal_spacing=0.13, shared_yaxes=True)
+        height = height or 480
     both = np.concatenate([np.ravel(teacher), np.ravel(student)])
     lo, hi = (float(np.nanmin(both)), float(np.nanmax(both))) if np.isfinite(both).any() else (0.0, 1.0)
     diff = np.asarray(student) - np.asarray(teacher)
     span = float(np.nanmax(np.abs(diff))) if np.isfinite(diff).any() else 1.0
     hover = f"%{{y}} – %{{x}}<br>{value_label}: %{{z:.4g}}<extra></extra>"
-    for col, (mat, axis) in enumerate(
+    for i, (mat, axis) in enumerate(
         ((teacher, "coloraxis"), (student, "coloraxis"), (diff, "coloraxis2")), 1
     ):
         fig.add_trace(
             go.Heatmap(z=mat, x=cols, y=rows, coloraxis=axis, hovertemplate=hover, hoverongaps=False),
-            row=1,
-            col=col,
+            row=i if stack else 1,
+            col=1 if stack else i,
         )
-    x_end = fig.layout.xaxis2.domain[1]
+    bar1 = dict(len=0.9, thickness=12, title=dict(text=value_label[:16], side="right"))
+    bar2 = dict(x=1.01, len=0.9, title="S − T")
+    if stack:
+        top, bottom = fig.layout.yaxis2.domain[0], fig.layout.yaxis.domain[1]
+        bar1.update(x=1.01, y=(top + bottom) / 2, len=bottom - top)
+        bar2.update(y=sum(fig.layout.yaxis3.domain) / 2, len=fig.layout.yaxis3.domain[1])
+    else:
+        bar1.update(x=fig.layout.xaxis2.domain[1] + 0.01)
     fig.update_layout(
         title=title,
         height=height,
         margin=dict(t=80, l=10, r=10, b=10),
-        coloraxis=dict(
-            colorscale="Viridis",
-            cmin=lo,
-            cmax=hi,
-            colorbar=dict(
-                x=x_end + 0.01, len=0.9, thickness=12, title=dict(text=value_label[:16], side="right")
-            ),
-        ),
-        coloraxis2=dict(
-            colorscale="RdBu", cmid=0.0, cmin=-span, cmax=span, colorbar=dict(x=1.01, len=0.9, title="S − T")
-        ),
+        coloraxis=dict(colorscale="Viridis", cmin=lo, cmax=hi, colorbar=bar1),
+        coloraxis2=dict(colorscale="RdBu", cmid=0.0, cmin=-span, cmax=span, colorbar=bar2),
     )
-    fig.update_xaxes(type="category", tickangle=-60, tickfont=dict(size=9), title=x_title)
-    fig.update_yaxes(type="category", autorange="reversed", tickfont=dict(size=9))
+    tick = 9 if n <= 64 else 7
+    fig.update_xaxes(type="category", tickangle=-60, tickfont=dict(size=tick), title=x_title)
+    fig.update_yaxes(type="category", autorange="reversed", tickfont=dict(size=tick))
     fig.update_yaxes(title=y_title, row=1, col=1)
     return fig
 

@@ -39,8 +39,9 @@ def logits_figure(logits: pd.DataFrame, classes: list[str], *, height: int = 520
             "Teacher, virtual view",
             "Student, virtual view",
         ],
-        vertical_spacing=0.14,
-        horizontal_spacing=0.08,
+        vertical_spacing=0.2,
+        horizontal_spacing=0.03,
+        shared_yaxes=True,  # one set of sample labels per row: none printed over the left panel's cells
     )
     for r, view in enumerate(("real", "virtual"), start=1):
         for c, model in enumerate(("teacher", "student"), start=1):
@@ -59,9 +60,12 @@ def logits_figure(logits: pd.DataFrame, classes: list[str], *, height: int = 520
                 row=r,
                 col=c,
             )
-    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    fig.update_xaxes(tickangle=-40, automargin=True, tickfont={"size": 10})
     fig.update_layout(
-        coloraxis={"colorscale": "Viridis", "colorbar": {"title": {"text": "logit"}}}, height=height
+        coloraxis={"colorscale": "Viridis", "colorbar": {"title": {"text": "logit"}}},
+        height=height,
+        margin={"t": 50, "l": 10, "r": 10, "b": 10},
     )
     return fig
 
@@ -114,7 +118,9 @@ def edges_figure(
                     y=d.y,
                     mode="markers+text",
                     text=[f"z{s}" if view == "real" else f"z̃{s}" for s in d["sample"]],
-                    textposition="top center",
+                    # real labels above, virtual below: a sample's two views sit close together
+                    textposition="top center" if view == "real" else "bottom center",
+                    textfont={"size": 12},
                     marker={
                         "size": 14,
                         "symbol": symbol,

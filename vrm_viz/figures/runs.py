@@ -96,10 +96,12 @@ def terms_figure(curves: pd.DataFrame, *, cols: int = 2, height_per_row: int = 2
     return fig
 
 
-def seed_bars_figure(groups: pd.DataFrame, *, zoom: bool = False, height: int = 440) -> go.Figure:
+def seed_bars_figure(groups: pd.DataFrame, *, zoom: bool = True, height: int = 440) -> go.Figure:
     """Bars of mean best and mean last test top-1 per seed group, error bars ± one std over seeds.
 
-    ``zoom`` starts the y axis just below the lowest bar instead of at zero (small gaps become visible)."""
+    ``zoom`` (default) starts the y axis just below the lowest bar instead of at zero (small gaps become
+    visible). Value labels sit inside the bars, horizontal, and are hidden where they would not fit (never
+    printed over each other); the hover shows them all."""
     fig = go.Figure()
     series = (
         ("best", "best test top-1 (max over epochs)", "#1f77b4"),
@@ -119,7 +121,9 @@ def seed_bars_figure(groups: pd.DataFrame, *, zoom: bool = False, height: int = 
                 marker_color=color,
                 error_y={"type": "data", "array": std.fillna(0.0).tolist(), "visible": True},
                 text=text,
-                textposition="outside",
+                textposition="inside",
+                insidetextanchor="end",
+                textangle=0,
                 customdata=list(zip(groups.n, groups.seeds, strict=True)),
                 hovertemplate=(
                     f"%{{x}}<br>{label}<br>%{{text}}<br>n=%{{customdata[0]}} seeds: %{{customdata[1]}}"
@@ -133,8 +137,10 @@ def seed_bars_figure(groups: pd.DataFrame, *, zoom: bool = False, height: int = 
         yaxis_title="top-1 accuracy (%)",
         height=height,
         margin={"t": 60, "b": 40},
-        legend={"orientation": "h", "y": -0.2},
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1, "xanchor": "right"},
+        uniformtext={"minsize": 9, "mode": "hide"},
     )
+    fig.update_xaxes(tickangle=-30, automargin=True)
     if zoom and len(groups):
         spread = [(groups[f"{p}_mean"], groups[f"{p}_std"].fillna(0.0)) for p in ("best", "last")]
         low = float(min((m - s).min() for m, s in spread))
