@@ -69,6 +69,15 @@ class DataConfig:
     virtual_num_ops: int = 2
     # in (0, 30): RandAugment's m (the sweep of bench/quality.py kept 9 over 5 and 15)
     virtual_magnitude: int = 9
+    # true: the real view is the ordinary training augmentation (crop + flip) and the virtual view is RandAugment
+    # on top of it; false: the real view is the plain image and crop + flip go into the virtual view only
+    # (in-memory datasets only; bench/virtual_views.py tests it)
+    real_view_augment: bool = True
+    # Robustness study (bench/robustness.py): the teacher's logits are corrupted for this fraction of the
+    # training images, the same images (drawn with corrupt_teacher_seed) and the same wrong class every epoch:
+    # the teacher's top logit is swapped with that class's (vrm_train/corruption.py). 0 = the clean teacher.
+    corrupt_teacher_fraction: float = 0.0
+    corrupt_teacher_seed: int = 0
     synthetic_size: int = 2048  # synthetic dataset only: number of training images
     synthetic_classes: int = 10  # synthetic dataset only
 
@@ -160,6 +169,11 @@ class VRMConfig:
     lambda_is: float = 16.0
     lambda_ic: float = 16.0
     ce_virtual: float = 0.0  # weight of cross-entropy on the virtual view (off by default)
+    # How the student's BatchNorm sees the two views: joint = one forward of the concatenated 2B batch (BN
+    # statistics of real + virtual images); separate = two forwards (each view normalised by its own batch
+    # statistics, running statistics updated by both); real = two forwards, the virtual view normalised with
+    # the real batch's statistics and the running statistics updated by the real view only.
+    student_bn: str = "joint"
     kd_weight: float = 0.0  # weight of an extra classic KD term (off by default)
     kd_temperature: float = 4.0
     # Multi-GPU: build graphs on each process's local batch (False) or on the all-gathered global batch.
@@ -218,6 +232,7 @@ _CHOICES = {
     "cc.variant": ("kernel", "consecutive"),
     "vrm.is_edges": ("cross_view", "all", "real_only"),
     "vrm.uep": ("cross_entropy", "joint_entropy", "residual", "none"),
+    "vrm.student_bn": ("joint", "separate", "real"),
 }
 
 
@@ -327,6 +342,20 @@ def validate(cfg: RunConfig) -> None:
     if not 0 < cfg.data.virtual_magnitude < 30:
         raise ConfigError(
             f"config key 'data.virtual_magnitude' must be in (0, 30), got {cfg.data.virtual_magnitude}"
+        )
+    if not 0.0 <= cfg.data.corrupt_teacher_fraction <= 1.0:
+        raise ConfigError(
+            "config key 'data.corrupt_teacher_fraction' must be in [0, 1], got "
+            f"{cfg.data.corrupt_teacher_fraction}"
+        )
+    if cfg.data.corrupt_teacher_fraction > 0 and cfg.method == "vanilla":
+        raise ConfigError(
+            "config key 'data.corrupt_teacher_fraction' needs a teacher; method 'vanilla' has none"
+        )
+    if not cfg.data.real_view_augment and cfg.data.name == "imagefolder":
+        raise ConfigError(
+            "config key 'data.real_view_augment=false' needs an in-memory dataset: image folders are cropped "
+            "in the loader workers"
         )
     if cfg.data.virtual_num_ops < 0:
         raise ConfigError(f"config key 'data.virtual_num_ops' must be >= 0, got {cfg.data.virtual_num_ops}")

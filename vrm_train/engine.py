@@ -23,6 +23,7 @@ from vrm_train import runtime as R
 from vrm_train.build import data_from_config, load_model, views_from_config
 from vrm_train.checkpoint import FORMAT, CheckpointError, atomic_save, load_file
 from vrm_train.config import ConfigError, RunConfig, load_config, save_config, to_dict
+from vrm_train.corruption import CorruptedTeacher, corruption_table
 from vrm_train.data import make_loader
 from vrm_train.distillers import build_distiller
 from vrm_train.evaluate import evaluate
@@ -65,6 +66,15 @@ class Trainer:
         nc, ch = self.data.num_classes, self.data.in_chans
         self.student = create_model(cfg.model.name, num_classes=nc, in_chans=ch)
         teacher = load_model(cfg.teacher, num_classes=nc, in_chans=ch) if cfg.method != "vanilla" else None
+        self.corrupted = None  # the robustness study's teacher with fixed spurious responses
+        if teacher is not None and cfg.data.corrupt_teacher_fraction > 0:
+            table = corruption_table(
+                self.data.train.labels,
+                num_classes=nc,
+                fraction=cfg.data.corrupt_teacher_fraction,
+                seed=cfg.data.corrupt_teacher_seed,
+            )
+            teacher = self.corrupted = CorruptedTeacher(teacher, table)
         self.distiller = build_distiller(cfg, self.student, teacher).to(self.rt.device)
         if cfg.channels_last:
             self.distiller.to(memory_format=torch.channels_last)
@@ -249,18 +259,24 @@ class Trainer:
             lr = lr_at(cfg, epoch - 1 + it / n_batches)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            x01 = self.views.real(batch.images)
+            x01 = aug01 = self.views.real(batch.images)
+            if not cfg.data.real_view_augment:  # crop + flip go into the virtual view only
+                x01 = batch.images.float() / 255.0
             snap = it < snap_batches
             xv01 = None
             if self.distiller.needs_virtual or snap:
-                xv01 = self._virtual(x01, keep_rng=not self.distiller.needs_virtual)
+                xv01 = self._virtual(aug01, keep_rng=not self.distiller.needs_virtual)
             x = self.views.normalize(x01)
             x_v = self.views.normalize(xv01) if self.distiller.needs_virtual else None
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
                 x_v = x_v.contiguous(memory_format=torch.channels_last) if x_v is not None else None
+            if self.corrupted is not None:
+                self.corrupted.index = batch.index
             with R.autocast(rt, cfg.amp):
                 out = self.model(x, x_v, batch.labels, epoch)
+            if self.corrupted is not None:
+                self.corrupted.index = None  # snapshots and evaluation see the clean teacher
             loss = sum(out["losses"].values())
             self.optimizer.zero_grad(set_to_none=True)
             if self.scaler:

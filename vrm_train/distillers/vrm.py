@@ -4,8 +4,10 @@ Teacher and student both see the real and the virtual view of every image; the s
 teacher's inter-sample / inter-view and inter-class affinity graphs built on logits, after pruning
 redundant (REP) and unreliable (UEP) edges. All of the maths is :func:`vrm_train.relations.vrm_loss`.
 
-Both views go through each network in one concatenated forward pass (2B images): one kernel launch
-sequence instead of two, and the student's BatchNorm statistics are those of the real+virtual batch.
+By default both views go through each network in one concatenated forward pass (2B images): one kernel
+launch sequence instead of two, and the student's BatchNorm statistics are those of the real+virtual batch.
+``student_bn`` = "separate" or "real" gives the student two forwards instead (see :mod:`.bn`); the frozen
+teacher is in eval mode, so one concatenated forward is exact for it either way.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from vrm_train import losses as L
 from vrm_train.relations import vrm_loss
 
 from .base import Distiller, step_output
+from .bn import two_view_forward
 
 
 class VRM(Distiller):
@@ -35,6 +38,7 @@ class VRM(Distiller):
         lambda_is,
         lambda_ic,
         ce_virtual,
+        student_bn,
         kd_weight,
         kd_temperature,
         global_graphs,
@@ -52,11 +56,15 @@ class VRM(Distiller):
         self.needs_virtual = is_edges != "real_only"
         self.ce_virtual, self.kd_weight, self.kd_temperature = ce_virtual, kd_weight, kd_temperature
         self.global_graphs = global_graphs
+        self.student_bn = student_bn
 
     def forward(self, x, x_v, y, epoch):
         b = x.shape[0]
         views = torch.cat([x, x_v]) if self.needs_virtual else x
-        s_all, fs = self.student(views, return_features=True)
+        if self.needs_virtual and self.student_bn != "joint":
+            s_all, fs = two_view_forward(self.student, x, x_v, self.student_bn)
+        else:
+            s_all, fs = self.student(views, return_features=True)
         t_all, ft = self.teacher_forward(views)
         s, t = s_all[:b], t_all[:b]
         s_v, t_v = (s_all[b:], t_all[b:]) if self.needs_virtual else (None, None)
