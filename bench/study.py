@@ -1,0 +1,188 @@
+"""Plumbing shared by the evidence studies (bench/equal_budget.py, bench/virtual_views.py,
+bench/robustness.py): one protocol, one teacher, resumable run folders, paired statistics.
+
+Every run is an ordinary run directory under ``bench/results/<study>/<run>/``; a run whose summary says it
+finished is reused, never retrained, so a study is one command that continues where the last sitting
+stopped. Only the small files of a run (config.yaml, metrics.csv, summary.json) are committed
+(.gitignore keeps checkpoints and snapshots out). The teacher is trained once into ``runs/studies/teacher``
+(not committed; a fresh machine retrains it from the same seed and the study checks its accuracy against
+``bench/results/teacher.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+
+import pandas as pd
+
+from bench.quality import REPO, common, metrics, run_all
+
+RESULTS = os.path.join(REPO, "bench", "results")
+TEACHER_RUN = os.path.join("runs", "studies", "teacher")  # relative to the repository: portable configs
+TEACHER_RECORD = os.path.join(RESULTS, "teacher.json")
+METRICS = [
+    "best_test",
+    "last_test",
+    "last_train",
+    "val_score",
+    "epoch_time",
+    "peak_mem_mb",
+]  # bench.quality.metrics
+
+
+def add_protocol_args(ap: argparse.ArgumentParser) -> None:
+    """The protocol of bench/quality.py (Fashion-MNIST, 300 images/class, resnet20 -> resnet8, 10 epochs)."""
+    ap.add_argument("--dataset", default="fashion_mnist")
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--per-class", type=int, default=300)
+    ap.add_argument("--val-per-class", type=int, default=50)
+    ap.add_argument("--teacher", default="resnet20")
+    ap.add_argument("--student", default="resnet8")
+    ap.add_argument("--teacher-per-class", type=int, default=1500)
+    ap.add_argument("--teacher-epochs", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--jobs", type=int, default=1, help="runs in parallel (threads split between them)")
+    ap.add_argument(
+        "--no-docs", action="store_true", help="print the tables, do not write docs/benchmarks.md"
+    )
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: tabulate the finished runs and list the missing ones",
+    )
+
+
+def command_line(script: str, argv) -> str:
+    return " ".join([f"python -m bench.{script}", *(sys.argv[1:] if argv is None else argv)])
+
+
+def results_dir(args, study: str) -> str:
+    """bench/results/<study> for the default protocol; a protocol of its own gets a folder of its own."""
+    if getattr(args, "out", None):
+        return args.out
+    return os.path.join(RESULTS, study)
+
+
+def ensure_teacher(args) -> dict:
+    """Train (or reuse) the studies' teacher; returns its metrics. A retrained teacher whose best test
+    accuracy differs from the recorded one means finished runs were distilled from another teacher: warn."""
+    over = [
+        "method=vanilla",
+        f"data.name={args.dataset}",
+        *([f"data.root={args.data_root}"] if args.data_root else []),
+        f"data.subset_per_class={args.teacher_per_class}",
+        f"data.val_per_class={args.val_per_class}",
+        f"optim.epochs={args.teacher_epochs}",
+        "optim.schedule=cosine",
+        "optim.warmup_epochs=1",
+        f"model.name={args.teacher}",
+        "snapshot.train_batches=0",
+    ]
+    run = os.path.join(REPO, teacher_run(args))
+    if getattr(args, "report_only", False) and not finished(run):
+        if not os.path.isfile(TEACHER_RECORD):
+            raise SystemExit(f"--report-only: no teacher in {TEACHER_RUN} and no {TEACHER_RECORD}")
+        with open(TEACHER_RECORD) as f:
+            return json.load(f)
+    run_all([(run, over)], argparse.Namespace(jobs=args.jobs), "teacher")
+    m = metrics(run)
+    if getattr(args, "out", None):  # a protocol of its own: its own teacher, no record
+        return m
+    record = {"teacher": args.teacher, "dataset": args.dataset, "best_test": round(float(m["best_test"]), 4)}
+    if args.dataset == "fashion_mnist" and args.teacher == "resnet20":
+        if os.path.isfile(TEACHER_RECORD):
+            with open(TEACHER_RECORD) as f:
+                old = json.load(f)
+            if abs(old["best_test"] - record["best_test"]) > 1e-6:
+                print(
+                    f"WARNING: the teacher in {TEACHER_RUN} reaches {record['best_test']:.2f} % but the committed "
+                    f"results were distilled from one that reached {old['best_test']:.2f} % "
+                    f"({TEACHER_RECORD}); runs of the two teachers are being mixed.",
+                    file=sys.stderr,
+                )
+        else:
+            os.makedirs(RESULTS, exist_ok=True)
+            with open(TEACHER_RECORD, "w") as f:
+                json.dump(record, f, indent=1)
+    return m
+
+
+def teacher_run(args) -> str:
+    """Where the teacher lives: runs/studies/teacher (relative to the repository, so the configs that name
+    it are portable), or <out>/teacher for a study given a results folder of its own (smoke checks)."""
+    return os.path.join(args.out, "teacher") if getattr(args, "out", None) else TEACHER_RUN
+
+
+def distill_overrides(args, method: str, seed: int, extra: list[str]) -> list[str]:
+    return [
+        *common(args),
+        f"method={method}",
+        f"teacher.name={args.teacher}",
+        f"teacher.checkpoint={teacher_run(args)}",
+        f"seed={seed}",
+        *extra,
+    ]
+
+
+def run_jobs(args, jobs: list[tuple[str, list[str]]], desc: str) -> pd.DataFrame:
+    """Train (or reuse) every (run_dir, overrides) job; one row per job (order kept): ``done`` and the
+    run's metrics (NaN for a run not finished, which happens only with ``--report-only``)."""
+    unique = list(dict(jobs).items())
+    if not args.report_only:
+        run_all(unique, args, desc)
+    rows = []
+    for d, _ in jobs:
+        done = finished(d)
+        rows.append({"run": os.path.basename(d), "done": done, **(metrics(d) if done else {})})
+    return pd.DataFrame(rows, columns=["run", "done", *METRICS])
+
+
+def finished(run_dir: str) -> bool:
+    path = os.path.join(run_dir, "summary.json")
+    if not os.path.isfile(path):
+        return False
+    with open(path) as f:
+        s = json.load(f)
+    return s.get("epochs_done") == s.get("epochs")
+
+
+def t_quantile(df: int) -> float:
+    """The two-sided 95 % quantile of Student's t with ``df`` degrees of freedom."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, df))
+
+
+def paired(a: pd.Series, b: pd.Series) -> dict:
+    """Mean of the per-seed differences a − b with a 95 % t-interval (both indexed by seed; only seeds
+    present in both count)."""
+    d = (a - b).dropna()
+    n = len(d)
+    if n == 0:
+        return {"n": 0, "mean": math.nan, "lo": math.nan, "hi": math.nan}
+    if n == 1:
+        return {"n": 1, "mean": float(d.iloc[0]), "lo": math.nan, "hi": math.nan}
+    half = t_quantile(n - 1) * float(d.std(ddof=1)) / math.sqrt(n)
+    return {"n": n, "mean": float(d.mean()), "lo": float(d.mean()) - half, "hi": float(d.mean()) + half}
+
+
+def fmt_paired(p: dict) -> str:
+    if p["n"] == 0:
+        return "—"
+    if p["n"] == 1:
+        return f"{p['mean']:+.2f} (1 seed, no interval)"
+    verdict = "" if p["lo"] <= 0 <= p["hi"] else (" ✓" if p["lo"] > 0 else " ✗")
+    return f"{p['mean']:+.2f} [{p['lo']:+.2f}, {p['hi']:+.2f}]{verdict}"
+
+
+def pm(values: pd.Series) -> str:
+    v = values.dropna()
+    if len(v) == 0:
+        return "—"
+    return f"{v.mean():.2f} ± {v.std(ddof=1):.2f}" if len(v) > 1 else f"{v.mean():.2f}"

@@ -1,0 +1,215 @@
+"""The virtual-view question: which reconstruction choice, if any, makes VRM's virtual views pay?
+
+    python -m bench.virtual_views --jobs 2             # resumable: finished runs are reused
+    python -m bench.virtual_views --report-only        # tables from what has finished so far
+
+Part 1 (the options, validation only): VRM at the config defaults (``--vrm`` adds options, e.g. the λ the
+equal-budget study chose) against one change at a time: no virtual views, the student's BatchNorm on
+separate forwards or on the real view only (``vrm.student_bn``), the real view without crop/flip
+(``data.real_view_augment``), CE on the virtual view (``vrm.ce_virtual``), the virtual view's strength
+(``data.virtual_num_ops`` / ``data.virtual_magnitude``) and every edge (``vrm.is_edges=all``) instead of the
+cross-view ones. Score: validation top-1 (mean of the last 3 epochs) per seed, and the paired difference
+from the default (mean with a 95 % t-interval over seeds). The test set plays no part.
+Part 2 (the regime): the paper's motivation is that relation matching overfits and virtual views regularise.
+A budget where overfitting shows (``--regime-per-class`` images per class, ``--regime-epochs`` epochs):
+the train − test gap (last epoch) of the student alone, KD, VRM without and with virtual views.
+Results: bench/results/virtual_views/<run>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+
+import pandas as pd
+
+from bench.report import machine, markdown_table, write_section
+from bench.study import (
+    add_protocol_args,
+    command_line,
+    distill_overrides,
+    ensure_teacher,
+    fmt_paired,
+    paired,
+    pm,
+    results_dir,
+    run_jobs,
+)
+
+# (label, options on top of the default VRM): one suspect at a time
+VARIANTS = [
+    ("vrm", []),
+    ("no_virtual", ["vrm.is_edges=real_only"]),
+    ("bn_separate", ["vrm.student_bn=separate"]),
+    ("bn_real", ["vrm.student_bn=real"]),
+    ("real_plain", ["data.real_view_augment=false"]),
+    ("ce_virtual", ["vrm.ce_virtual=1.0"]),
+    ("ops1", ["data.virtual_num_ops=1"]),
+    ("ops3", ["data.virtual_num_ops=3"]),
+    ("mag5", ["data.virtual_magnitude=5"]),
+    ("mag15", ["data.virtual_magnitude=15"]),
+    ("edges_all", ["vrm.is_edges=all"]),
+]
+# (label, method, options) of the regime part
+REGIME = [
+    ("student_alone", "vanilla", []),
+    ("kd", "kd", []),
+    ("vrm_no_virtual", "vrm", ["vrm.is_edges=real_only"]),
+    ("vrm", "vrm", []),
+]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_protocol_args(ap)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--vrm", nargs="*", default=[], help="options (key=value) of the default VRM")
+    ap.add_argument("--variants", nargs="+", default=[v[0] for v in VARIANTS])
+    ap.add_argument("--regime-per-class", type=int, default=50)
+    ap.add_argument("--regime-epochs", type=int, default=30)
+    ap.add_argument("--no-regime", action="store_true", help="skip part 2")
+    ap.add_argument("--out", default=None, help="results folder (default: bench/results/virtual_views)")
+    ap.add_argument("--section", default="virtual_views")
+    args = ap.parse_args(argv)
+    unknown = set(args.variants) - {v[0] for v in VARIANTS}
+    if unknown:
+        ap.error(f"unknown variants {sorted(unknown)}; choose from {[v[0] for v in VARIANTS]}")
+    args.command = command_line("virtual_views", argv)
+    return args
+
+
+def _tag(opts: list[str]) -> str:
+    return "_".join(o.replace("vrm.", "").replace("=", "") for o in opts) if opts else ""
+
+
+def options_part(args, out: str) -> pd.DataFrame:
+    base = os.path.join(out, "options" + (f"_{_tag(args.vrm)}" if args.vrm else ""))
+    jobs, rows = [], []
+    for seed in args.seeds:
+        for label, opts in VARIANTS:
+            if label not in args.variants:
+                continue
+            keys = {o.split("=")[0] for o in opts}
+            extra = [*(o for o in args.vrm if o.split("=")[0] not in keys), *opts]
+            jobs.append(
+                (os.path.join(base, f"seed{seed}", label), distill_overrides(args, "vrm", seed, extra))
+            )
+            rows.append({"variant": label, "options": " ".join(opts) or "(defaults)", "seed": seed})
+    return pd.concat([pd.DataFrame(rows), run_jobs(args, jobs, "virtual views: options")], axis=1)
+
+
+def regime_part(args, out: str) -> pd.DataFrame:
+    r_args = copy.copy(args)
+    r_args.per_class, r_args.epochs = args.regime_per_class, args.regime_epochs
+    base = os.path.join(out, f"regime_pc{args.regime_per_class}_e{args.regime_epochs}")
+    jobs, rows = [], []
+    for seed in args.seeds:
+        for label, method, opts in REGIME:
+            extra = [*(args.vrm if method == "vrm" else []), *opts]
+            jobs.append(
+                (os.path.join(base, f"seed{seed}", label), distill_overrides(r_args, method, seed, extra))
+            )
+            rows.append({"variant": label, "seed": seed})
+    return pd.concat([pd.DataFrame(rows), run_jobs(args, jobs, "virtual views: regime")], axis=1)
+
+
+def options_markdown(df: pd.DataFrame) -> str:
+    ref = df[(df.variant == "vrm") & df.done].set_index("seed")
+    rows = []
+    for label, g in df.groupby("variant", sort=False):
+        d = g[g.done].set_index("seed")
+        rows.append(
+            [
+                label,
+                g.options.iloc[0],
+                f"{len(d)}/{len(g)}",
+                pm(d.val_score),
+                "(reference)" if label == "vrm" else fmt_paired(paired(d.val_score, ref.val_score)),
+                pm(d.last_train - d.last_test),
+                f"{d.epoch_time.mean():.1f}" if len(d) else "—",
+            ]
+        )
+    head = [
+        "variant",
+        "options",
+        "seeds done",
+        "val top-1",
+        "Δ val vs vrm (95 % CI)",
+        "gap train − test",
+        "s/epoch",
+    ]
+    return markdown_table(head, rows)
+
+
+def regime_markdown(df: pd.DataFrame) -> str:
+    rows = []
+    ref = df[(df.variant == "vrm_no_virtual") & df.done].set_index("seed")
+    for label, g in df.groupby("variant", sort=False):
+        d = g[g.done].set_index("seed")
+        gap = d.last_train - d.last_test
+        rows.append(
+            [
+                label,
+                f"{len(d)}/{len(g)}",
+                pm(d.last_train),
+                pm(d.last_test),
+                pm(gap),
+                pm(d.val_score),
+                "(reference)"
+                if label == "vrm_no_virtual"
+                else fmt_paired(paired(gap, ref.last_train - ref.last_test)),
+            ]
+        )
+    head = [
+        "method",
+        "seeds done",
+        "last train top-1",
+        "last test top-1",
+        "gap train − test",
+        "val top-1",
+        "Δ gap vs vrm_no_virtual (95 % CI)",
+    ]
+    return markdown_table(head, rows)
+
+
+def markdown(args, opts: pd.DataFrame, regime: pd.DataFrame | None, teacher: float) -> str:
+    parts = [
+        "## The virtual-view question (validation only)",
+        "",
+        f"Command: `{args.command}`  ",
+        f"Machine: {machine()}  ",
+        f"Protocol: {args.dataset}, {args.per_class} training images per class ({args.val_per_class} per class held "
+        f"out for validation); teacher {args.teacher} (best test top-1 {teacher:.2f}), student {args.student}, "
+        f"{args.epochs} epochs, batch {args.batch_size}, SGD lr {args.lr} cosine. Default VRM: "
+        f"{' '.join(args.vrm) or 'config defaults'}; seeds {args.seeds}. Val top-1: mean of the last 3 epochs "
+        f"({args.val_per_class} images per class). Δ = mean of the per-seed differences from the default with a "
+        "95 % t-interval; ✓ / ✗: above / below 0. gap = last-epoch train top-1 (augmented batches) − test top-1.",
+        "",
+        options_markdown(opts),
+    ]
+    if regime is not None:
+        parts += [
+            "",
+            f"Regime: {args.regime_per_class} images per class, {args.regime_epochs} epochs (same teacher, student and "
+            "optimiser). Does relation matching overfit here, and do virtual views close the gap?",
+            "",
+            regime_markdown(regime),
+        ]
+    return "\n".join(parts)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    out = results_dir(args, "virtual_views")
+    teacher = ensure_teacher(args)
+    opts = options_part(args, out)
+    regime = None if args.no_regime else regime_part(args, out)
+    text = markdown(args, opts, regime, teacher["best_test"])
+    print(text)
+    if not args.no_docs:
+        write_section(args.section, text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""The statistics and plans of the evidence studies (bench/study.py, equal_budget, robustness,
+virtual_views): paired t-intervals against hand-computed values, equal budgets, reusable run names."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from bench import equal_budget, robustness, virtual_views
+from bench.study import fmt_paired, paired, t_quantile
+
+
+def test_t_quantiles_match_the_table():
+    # two-sided 95 % points of Student's t (any statistics table)
+    assert t_quantile(1) == pytest.approx(12.706, abs=1e-3)
+    assert t_quantile(2) == pytest.approx(4.303, abs=1e-3)
+    assert t_quantile(4) == pytest.approx(2.776, abs=1e-3)
+
+
+def test_paired_interval_by_hand():
+    a = pd.Series([82.0, 84.0, 86.0], index=[0, 1, 2])
+    b = pd.Series([80.0, 81.0, 82.0], index=[0, 1, 2])  # differences 2, 3, 4: mean 3, sd 1
+    p = paired(a, b)
+    half = 4.303 * 1 / math.sqrt(3)  # 2.484
+    assert p["n"] == 3 and p["mean"] == pytest.approx(3.0)
+    assert p["lo"] == pytest.approx(3 - half, abs=1e-3) and p["hi"] == pytest.approx(3 + half, abs=1e-3)
+    assert fmt_paired(p).endswith("✓")  # the interval [0.52, 5.48] lies above 0
+    assert fmt_paired(paired(b, a)).endswith("✗")
+
+
+def test_paired_uses_only_common_seeds_and_says_when_it_cannot_tell():
+    a = pd.Series([1.0, 5.0, 2.0], index=[0, 1, 2])
+    b = pd.Series([2.0, 3.0], index=[0, 1])
+    p = paired(a, b)  # differences -1 and +2 on seeds 0, 1; seed 2 has no partner
+    assert p["n"] == 2 and p["mean"] == pytest.approx(0.5)
+    assert p["lo"] < 0 < p["hi"] and not fmt_paired(p).endswith(("✓", "✗"))
+    one = paired(a.iloc[:1], b.iloc[:1])
+    assert one["n"] == 1 and "no interval" in fmt_paired(one)
+    assert fmt_paired(paired(a.iloc[:0], b)) == "—"
+
+
+def test_every_method_gets_the_same_validation_budget():
+    sizes = {m: len(grid) for m, (_, grid) in equal_budget.GRIDS.items()}
+    assert set(sizes) == {"kd", "dkd", "dist", "rkd", "sp", "pkt", "cc", "vrm"}
+    assert set(sizes.values()) == {equal_budget.GRID_SIZE}
+    lambdas = {p["vrm.lambda_is"] for p in equal_budget.GRIDS["vrm"][1]}
+    assert max(lambdas) > 16  # the old grid stopped at its top, 16
+
+
+def test_grid_edges_are_flagged():
+    grid = equal_budget.GRIDS["vrm"][1]
+    assert equal_budget.edge_keys("vrm", grid[-1]) == ["vrm.lambda_is", "vrm.lambda_ic"]
+    assert equal_budget.edge_keys("vrm", grid[2]) == []
+    names = [equal_budget.point_name(m, p) for m, (_, g) in equal_budget.GRIDS.items() for p in g]
+    assert len(set(names)) == len(names)  # one run folder per point: finished runs are found again
+
+
+def test_robustness_plan_covers_every_fraction_seed_and_method(tmp_path):
+    args = robustness.parse_args(["--fractions", "0", "0.1", "--seeds", "0", "1", "--out", str(tmp_path)])
+    jobs, rows, missing = robustness.plan(args, str(tmp_path))
+    labels = {r["method"] for r in rows}
+    assert labels | set(missing) == {m[0] for m in robustness.METHODS}
+    assert len(jobs) == len(labels) * 2 * 2 and len({d for d, _ in jobs}) == len(jobs)
+    for d, over in jobs:
+        frac = "0.1" if "/f0.1/" in d else "0"
+        assert f"data.corrupt_teacher_fraction={float(frac)}" in over
+
+
+def test_virtual_view_variants_change_one_thing_each():
+    labels = [v[0] for v in virtual_views.VARIANTS]
+    assert labels[0] == "vrm" and virtual_views.VARIANTS[0][1] == []
+    assert all(len(opts) == 1 for _, opts in virtual_views.VARIANTS[1:])
+    with pytest.raises(SystemExit):
+        virtual_views.parse_args(["--variants", "nope"])
