@@ -83,7 +83,8 @@ def test_resume_extends_a_finished_run(teacher, capsys):
     assert main(["resume", run, "optim.epochs=2", "--no-progress"]) == 0
     assert json.loads(capsys.readouterr().out)["epochs_done"] == 2
     assert main(["resume", run, "optim.lr=1"]) == 2
-    assert "only accepts optim.epochs" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "optim.lr: 0.05 -> 1" in err and "--change-schedule" in err
 
 
 @pytest.mark.parametrize(

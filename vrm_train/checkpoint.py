@@ -12,11 +12,12 @@ import argparse
 import os
 import pickle
 import re
-import tempfile
 from typing import Any
 
 import torch
 from torch import nn
+
+from vrm_train.fileio import atomic_write
 
 FORMAT = "vrm-checkpoint-v1"
 
@@ -33,23 +34,10 @@ class CheckpointError(ValueError):
 
 
 def atomic_save(obj: Any, path: str) -> None:
-    """``torch.save`` to a temporary file in the same folder, flush it to disk, then rename over ``path``.
-
-    A crash at any point leaves either the old file or the new one, never a truncated file.
+    """``torch.save`` to a uniquely named temporary file in the same folder, flush it to disk, then rename
+    over ``path``. A crash at any point leaves either the old file or the new one, never a truncated file.
     """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write(path, lambda f: torch.save(obj, f), binary=True)
 
 
 def load_file(path: str, map_location: str | torch.device = "cpu") -> Any:

@@ -8,6 +8,7 @@ Examples::
         --teacher /path/resnet32x4_vanilla/ckpt_epoch_240.pth
     torchrun --nproc_per_node 8 -m vrm_train.cli distill --config configs/imagenet/vrm/resnet50_mobilenetv2.yaml
     vrm-train resume runs/vrm_resnet32x4_resnet8x4_cifar100_s0
+    vrm-train resume runs/vrm_resnet32x4_resnet8x4_cifar100_s0 optim.lr=0.01 --change-schedule
     vrm-train eval runs/vrm_.../checkpoints/student.pt --data cifar100 --data-root ~/data/cifar
 
 Configs are YAML files (see configs/); any key can be overridden with dotted ``key=value`` pairs.
@@ -27,8 +28,27 @@ from vrm_train.config import ConfigError, ModelConfig, from_dict, load_config
 def _user_errors() -> tuple[type[BaseException], ...]:
     from vrm_train.data import DatasetError
     from vrm_train.engine import NonFiniteLossError
+    from vrm_train.fileio import OutputError
+    from vrm_train.rundir import RunDirError
+    from vrm_train.runlock import RunLockedError
 
-    return (ConfigError, CheckpointError, DatasetError, NonFiniteLossError, FileExistsError)
+    return (
+        ConfigError,
+        CheckpointError,
+        DatasetError,
+        NonFiniteLossError,
+        FileExistsError,
+        RunDirError,
+        RunLockedError,
+        OutputError,
+    )
+
+
+_CHANGE_HELP = (
+    "on resume, allow changed training-schedule settings (optim.lr, optim.schedule, optim.milestones, "
+    "optim.gamma, optim.warmup_epochs, optim.clip_grad_norm, log_every, snapshot.epochs, "
+    "snapshot.train_batches); they apply from the next epoch and are recorded in the run's changes.json"
+)
 
 
 def _train_parser(sub, name: str, help_: str) -> argparse.ArgumentParser:
@@ -36,6 +56,7 @@ def _train_parser(sub, name: str, help_: str) -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML config file (keys: see vrm_train/config.py); defaults if omitted")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. optim.lr=0.1")
     p.add_argument("--resume", action="store_true", help="continue the run directory of this config exactly")
+    p.add_argument("--change-schedule", action="store_true", help=_CHANGE_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     return p
 
@@ -54,8 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--teacher-arch", help="teacher architecture (default: teacher.name or the run's config)")
     r = sub.add_parser("resume", help="continue an interrupted run from its own saved config")
-    r.add_argument("run_dir")
-    r.add_argument("overrides", nargs="*", metavar="key=value", help="only optim.epochs may change")
+    r.add_argument("run_dir", help="the run directory (relative or absolute; it may have moved)")
+    r.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="optim.epochs=N extends a run; data.root, device, teacher.checkpoint may point elsewhere; "
+        "training-schedule keys need --change-schedule",
+    )
+    r.add_argument("--change-schedule", action="store_true", help=_CHANGE_HELP)
     r.add_argument("--no-progress", action="store_true")
     e = sub.add_parser("eval", help="evaluate a checkpoint (ours or published) on a dataset split")
     e.add_argument("checkpoint", help="checkpoint file or run directory")
@@ -108,7 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     sn.add_argument("--device", default="auto")
     sn.add_argument("--no-progress", action="store_true")
     m = sub.add_parser("demo", help="build the demo runs the app opens (Fashion-MNIST, a few CPU-minutes)")
-    m.add_argument("out", nargs="?", default="data/demo", help="output folder (replaced)")
+    m.add_argument(
+        "out",
+        nargs="?",
+        default="data/demo",
+        help="output folder: new, empty, or an earlier demo output (replaced); anything else needs --force",
+    )
+    m.add_argument("--force", action="store_true", help="replace the output folder even if it is not a demo")
     m.add_argument("--tiny", action="store_true", help="a few images for one epoch (structure only)")
     m.add_argument("--no-progress", action="store_true")
     return parser
@@ -127,22 +161,22 @@ def _cmd_train(args) -> dict:
     cfg = load_config(args.config, overrides)
     if args.command == "teacher":
         cfg.teacher = None
-    return train(cfg, resume=args.resume, progress=not args.no_progress)
+    return train(cfg, resume=args.resume, progress=not args.no_progress, change_schedule=args.change_schedule)
 
 
 def _cmd_resume(args) -> dict:
     from vrm_train.engine import train
+    from vrm_train.resume import relocate_teacher
     from vrm_train.rundir import RunDir
 
     run = RunDir(args.run_dir)
     if not run.exists():
         raise ConfigError(f"{args.run_dir} is not a run directory (no config.yaml)")
-    bad = [o for o in args.overrides if not o.startswith("optim.epochs=")]
-    if bad:
-        raise ConfigError(f"resume only accepts optim.epochs=N as override, got {bad}")
     cfg = load_config(run.config, args.overrides)
+    relocate_teacher(cfg, run.path)  # before out_dir changes: a relative teacher path was relative to it
+    # the run is where it is now, whatever out_dir/name it was started with
     cfg.out_dir, cfg.name = os.path.dirname(run.path), os.path.basename(run.path)
-    return train(cfg, resume=True, progress=not args.no_progress)
+    return train(cfg, resume=True, progress=not args.no_progress, change_schedule=args.change_schedule)
 
 
 def _cmd_eval(args) -> dict:
@@ -155,6 +189,7 @@ def _cmd_eval(args) -> dict:
     from vrm_train.data import Normalize, make_loader
     from vrm_train.evaluate import evaluate
 
+    _check_arch(args.arch, "--arch")
     file, arch = resolve_checkpoint(args.checkpoint)
     meta = load_file(file)
     arch = args.arch or arch or (meta.get("arch") if isinstance(meta, dict) else None)
@@ -189,6 +224,8 @@ def _cmd_snapshot(args) -> dict:
     from vrm_train.config import DataConfig
     from vrm_train.live import LiveSpec, compute_live_snapshots
 
+    _check_arch(args.teacher_arch, "--teacher-arch")
+    _check_arch(args.student_arch, "--student-arch")
     data = None
     if args.data:
         data = DataConfig(name=args.data, root=args.data_root)
@@ -217,7 +254,16 @@ def _cmd_snapshot(args) -> dict:
 def _cmd_demo(args) -> dict:
     from vrm_train.demo import build_demo
 
-    return {"runs": build_demo(args.out, tiny=args.tiny, progress=not args.no_progress)}
+    return {"runs": build_demo(args.out, tiny=args.tiny, progress=not args.no_progress, force=args.force)}
+
+
+def _check_arch(name: str | None, option: str) -> None:
+    from vrm_train.models import list_models
+
+    if name is not None and name not in list_models():
+        raise ConfigError(
+            f"{option} {name}: unknown model (names are case-sensitive); available: {', '.join(list_models())}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     except _user_errors() as e:
         print(f"vrm-train {args.command}: error: {e}", file=sys.stderr)
         return 2
-    print(json.dumps(result, indent=2))
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one summary (rank 0 holds the metrics)
+        print(json.dumps(result, indent=2))
     return 0
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from vrm_train.fileio import atomic_write_text
+
 METHODS = ("vanilla", "kd", "dkd", "dist", "rkd", "sp", "pkt", "cc", "vrm")
 
 
@@ -437,7 +439,4 @@ def load_config(path: str | None = None, overrides: list[str] | None = None) -> 
 
 def save_config(cfg: RunConfig, path: str) -> None:
     """Write the resolved config as YAML (atomically)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
-    os.replace(tmp, path)
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -3,6 +3,9 @@
     vrm-train demo data/demo            # the committed demo: ~20 CPU-minutes
     vrm-train demo /tmp/demo --tiny     # the same runs on a few images for one epoch (tests)
 
+The output folder is replaced only when it is new, empty, or an earlier demo output (it holds the marker
+file ``.vrm-demo`` written first thing by every build); any other folder needs ``--force``.
+
 From the Fashion-MNIST configs (``configs/fashion_mnist``): one teacher, then students trained with
 vanilla, KD, DIST, RKD, VRM and three VRM ablations (no virtual views, no pruning, no inter-class term),
 VRM and KD over two seeds (error bars in the Ablations view). Every run keeps relation snapshots at
@@ -17,6 +20,8 @@ import shutil
 
 from vrm_train.config import load_config
 from vrm_train.engine import train
+from vrm_train.fileio import atomic_write_text, output_errors
+from vrm_train.rundir import RunDirError
 
 CONFIGS = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "fashion_mnist"
@@ -36,6 +41,7 @@ STUDENTS = [
     ("vrm_no_ic_resnet8", "vrm.yaml", ["vrm.lambda_ic=0.0"]),
 ]
 TEACHER = "teacher_resnet20"
+MARKER = ".vrm-demo"
 
 FULL = [
     "data.subset_per_class=500",
@@ -57,11 +63,30 @@ TINY = [
 ]
 
 
-def build_demo(out: str, *, tiny: bool = False, progress: bool = True) -> list[str]:
-    """Train the demo runs into ``out`` (replaced if it exists); returns the run directories."""
-    if os.path.isdir(out):
+def prepare_output(out: str, *, force: bool = False) -> None:
+    """Empty ``out`` for a new build, refusing to delete a folder that is not an earlier demo output."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise RunDirError(f"{out} is a file, not a folder; choose another output folder for the demo")
+    if os.path.isdir(out) and os.listdir(out):
+        if not (force or os.path.isfile(os.path.join(out, MARKER))):
+            entries = sorted(os.listdir(out))
+            shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
+            raise RunDirError(
+                f"{out} is not empty ({shown}) and is not a demo output (no {MARKER} marker file): refusing to "
+                "delete it. Choose a new or empty folder, or pass --force to replace it with everything in it."
+            )
         shutil.rmtree(out)
-    os.makedirs(out)
+    with output_errors(os.path.dirname(os.path.abspath(out))):
+        os.makedirs(out, exist_ok=True)
+        atomic_write_text(
+            os.path.join(out, MARKER),
+            "Built by `vrm-train demo`; the next `vrm-train demo` here replaces it.\n",
+        )
+
+
+def build_demo(out: str, *, tiny: bool = False, progress: bool = True, force: bool = False) -> list[str]:
+    """Train the demo runs into ``out`` (see :func:`prepare_output`); returns the run directories."""
+    prepare_output(out, force=force)
     common = TINY if tiny else FULL
     runs = []
     teacher_over = TINY if tiny else TEACHER_FULL
@@ -93,5 +118,4 @@ def _relative_teacher(run: str, out: str) -> None:
     cfg_path = os.path.join(run, "config.yaml")
     with open(cfg_path, encoding="utf-8") as f:
         text = f.read()
-    with open(cfg_path, "w", encoding="utf-8") as f:
-        f.write(text.replace(os.path.abspath(out) + os.sep, ""))
+    atomic_write_text(cfg_path, text.replace(os.path.abspath(out) + os.sep, ""))

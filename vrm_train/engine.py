@@ -22,14 +22,17 @@ from tqdm.auto import tqdm
 from vrm_train import runtime as R
 from vrm_train.build import data_from_config, load_model, views_from_config
 from vrm_train.checkpoint import FORMAT, CheckpointError, atomic_save, load_file
-from vrm_train.config import ConfigError, RunConfig, load_config, save_config, to_dict
+from vrm_train.config import ConfigError, RunConfig, save_config, to_dict
 from vrm_train.corruption import CorruptedTeacher, corruption_table
 from vrm_train.data import make_loader
 from vrm_train.distillers import build_distiller
 from vrm_train.evaluate import evaluate
+from vrm_train.fileio import atomic_write, output_errors
 from vrm_train.meters import TrainMeter, grad_norm
 from vrm_train.models import create_model
+from vrm_train.resume import record_changes
 from vrm_train.rundir import RunDir
+from vrm_train.runstart import Claim, claim, committed_rows, epoch_of
 from vrm_train.snapshots import probe_indices, relation_snapshot, save_snapshot
 
 
@@ -54,13 +57,29 @@ def lr_at(cfg: RunConfig, epoch_progress: float) -> float:
 
 
 class Trainer:
-    def __init__(self, cfg: RunConfig, *, resume: bool = False, progress: bool = True):
+    def __init__(
+        self, cfg: RunConfig, *, resume: bool = False, progress: bool = True, change_schedule: bool = False
+    ):
         self.cfg, self.progress = cfg, progress
         self.rt = R.setup(cfg.device)
         R.set_determinism(cfg.deterministic)
         R.seed_all(cfg.seed)
         self.run = RunDir(os.path.join(cfg.out_dir, cfg.run_name()))
-        self._prepare_run_dir(resume)
+        self.claim = self._claim_run_dir(resume, change_schedule)
+        try:
+            self._build()
+            if self.rt.is_main:
+                self._open_run_dir()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the run directory (the lock goes with the process anyway)."""
+        self.claim.release()
+
+    def _build(self) -> None:
+        cfg = self.cfg
         self.data = data_from_config(cfg.data)
         self.views = views_from_config(cfg.data, self.data, self.rt.device)
         nc, ch = self.data.num_classes, self.data.in_chans
@@ -103,35 +122,81 @@ class Trainer:
             world_size=self.rt.world_size,
             num_workers=cfg.data.num_workers,
         )
+        self._check_batches()
         self.epoch, self.best, self.rows = 0, {"top1": -1.0, "epoch": 0}, []
-        if resume and self.run.has_checkpoint():
+        if self.claim.resume:
             self._load_state()
         self.snapshot_epochs = sorted(set(cfg.snapshot.epochs) | {cfg.optim.epochs})
         labels = self.data.test.labels
         self.probe_idx = probe_indices(labels, cfg.snapshot.probe_size, cfg.snapshot.probe_seed)
 
     # ------------------------------------------------------------------ run directory and state
-    def _prepare_run_dir(self, resume: bool) -> None:
-        if self.run.exists() and not resume:
-            raise FileExistsError(
-                f"run directory {self.run.path} already exists; pass --resume to continue it, or choose "
-                "another name (name=...) or out_dir"
-            )
-        if self.run.exists() and resume:
-            saved = load_config(self.run.config)
-            mine, theirs = to_dict(self.cfg), to_dict(saved)
-            mine["optim"].pop("epochs"), theirs["optim"].pop("epochs")
-            if mine != theirs:
-                raise ConfigError(
-                    f"--resume: the config differs from the one saved in {self.run.config} (only optim.epochs "
-                    "may change); resume with `vrm-train resume <run dir>` to reuse the saved config"
-                )
-        if self.rt.distributed:  # every rank has checked before rank 0 creates the directory
-            torch.distributed.barrier()
+    def _claim_run_dir(self, resume: bool, change_schedule: bool) -> Claim:
+        """Rank 0 locks and checks the run directory (:mod:`vrm_train.runstart`); every rank gets its verdict."""
+        verdict: Claim | BaseException = Claim(None)
         if self.rt.is_main:
+            try:
+                verdict = claim(self.run, self.cfg, resume=resume, change_schedule=change_schedule)
+            except Exception as e:  # re-raised below, on every rank
+                verdict = e
+        if self.rt.distributed:
+            box = [verdict if self.rt.is_main else None]
+            torch.distributed.broadcast_object_list(box, src=0)
+            verdict = box[0] if not self.rt.is_main else verdict
+            if not self.rt.is_main and isinstance(verdict, Claim):
+                verdict = dataclasses.replace(verdict, lock=None)
+        if isinstance(verdict, BaseException):
+            raise verdict
+        return verdict
+
+    def _check_batches(self) -> None:
+        if len(self.train_loader) > 0:
+            return
+        n, b, world = len(self.data.train), self.cfg.data.batch_size, self.rt.world_size
+        per = f" per process ({world} processes)" if world > 1 else ""
+        raise ConfigError(
+            f"the training split has {n} images, fewer than one batch (data.batch_size={b}{per}): no "
+            "training step would run. Lower data.batch_size, or train on more images (data.subset_per_class, "
+            "data.val_per_class / data.val_fraction hold images out of the training split)."
+        )
+
+    def _committed(self) -> str:
+        last = self.run.checkpoint("last")
+        if os.path.exists(last):
+            return f"Nothing is lost: the last checkpoint {last} (epoch {self.saved_epoch}) is intact."
+        return "No epoch had been saved yet."
+
+    def _open_run_dir(self) -> None:
+        """Rank 0: write config.yaml (and changes.json on resume), then complete what a kill after the last
+        checkpoint left undone."""
+        self.saved_epoch = self.epoch
+        with output_errors(self.run.path, self._committed):
             os.makedirs(self.run.file("checkpoints"), exist_ok=True)
             os.makedirs(self.run.file("snapshots"), exist_ok=True)
-            save_config(self.cfg, self.run.config)
+            if not self.claim.resume:
+                save_config(self.cfg, self.run.config)
+                return
+            changes = {k: v for k, v in self.claim.changes.items() if k not in ("out_dir", "name")}
+            if changes:
+                record_changes(self.run.changes, changes, self.epoch + 1)
+                kept = dataclasses.replace(
+                    self.cfg, out_dir=self.claim.saved.out_dir, name=self.claim.saved.name
+                )
+                save_config(kept, self.run.config)
+            self._complete_outputs()
+
+    def _complete_outputs(self) -> None:
+        """Outputs of the checkpointed epoch that a kill after ``last.pt`` may have left missing or stale."""
+        epoch, last = self.epoch, self.run.checkpoint("last")
+        best = self.run.checkpoint("best")
+        if self.best["epoch"] == epoch and (not os.path.exists(best) or epoch_of(best) != epoch):
+            with open(last, "rb") as src:
+                atomic_write(best, lambda f: f.write(src.read()), binary=True)
+        if epoch in self.snapshot_epochs and not os.path.exists(self.run.probe_snapshot(epoch)):
+            self._probe_snapshot(epoch)
+        student = self.run.checkpoint("student")
+        if epoch == self.cfg.optim.epochs and (not os.path.exists(student) or epoch_of(student) != epoch):
+            self._export_student(epoch, float(self.rows[-1]["test_top1"]) if self.rows else float("nan"))
 
     def _state(self, epoch: int) -> dict:
         return {
@@ -163,7 +228,12 @@ class Trainer:
         if self.scaler and st["scaler"]:
             self.scaler.load_state_dict(st["scaler"])
         self.epoch, self.best = st["epoch"], st["best"]
-        self.rows = [r for r in self.run.read_metrics() if int(r["epoch"]) <= self.epoch]
+        if self.cfg.optim.epochs < self.epoch:
+            raise ConfigError(
+                f"optim.epochs={self.cfg.optim.epochs} but {self.run.path} has already finished {self.epoch} "
+                f"epochs; resume with optim.epochs={self.epoch} or more"
+            )
+        self.rows = committed_rows(self.run, self.epoch)
 
     def _export_student(self, epoch: int, top1: float) -> None:
         export = {
@@ -285,7 +355,8 @@ class Trainer:
             else:
                 loss.backward()
             if snap:  # after backward (its extra forwards restore BN buffers in place), before the update
-                self._train_snapshot(epoch, it, batch, x01, xv01, out)
+                with output_errors(self.run.path, self._committed):
+                    self._train_snapshot(epoch, it, batch, x01, xv01, out)
             norm = grad_norm(self.distiller.trainable_parameters(), cfg.optim.clip_grad_norm)
             if self.scaler:
                 self.scaler.step(self.optimizer)
@@ -351,7 +422,8 @@ class Trainer:
     def fit(self) -> dict:
         cfg, rt = self.cfg, self.rt
         if self.epoch == 0 and 0 in self.snapshot_epochs and rt.is_main:
-            self._probe_snapshot(0)
+            with output_errors(self.run.path, self._committed):
+                self._probe_snapshot(0)
         epochs = range(self.epoch + 1, cfg.optim.epochs + 1)
         outer = tqdm(
             epochs,
@@ -378,19 +450,28 @@ class Trainer:
             row["best_top1"] = self.best["top1"]
             self.epoch = epoch
             if rt.is_main:
-                self.rows.append(row)
-                self.run.write_metrics(self.rows)
-                state = self._state(epoch)
-                atomic_save(state, self.run.checkpoint("last"))
-                if improved:
-                    atomic_save(state, self.run.checkpoint("best"))
-                if epoch in self.snapshot_epochs:
-                    self._probe_snapshot(epoch)
-                if epoch == cfg.optim.epochs:
-                    self._export_student(epoch, row["test_top1"])
-                self.run.write_summary(self.summary())
+                self._save_epoch(epoch, row, improved)
             outer.set_postfix(test=f"{row['test_top1']:.2f}", best=f"{self.best['top1']:.2f}")
+        if rt.is_main:
+            with output_errors(self.run.path, self._committed):
+                self.run.write_summary(self.summary())
         return self.summary()
+
+    def _save_epoch(self, epoch: int, row: dict, improved: bool) -> None:
+        """The end-of-epoch writes, in the order of :mod:`vrm_train.rundir`: last.pt commits the epoch."""
+        self.rows.append(row)
+        with output_errors(self.run.path, self._committed):
+            self.run.write_metrics(self.rows)
+            if epoch in self.snapshot_epochs:
+                self._probe_snapshot(epoch)
+            if epoch == self.cfg.optim.epochs:
+                self._export_student(epoch, row["test_top1"])
+            state = self._state(epoch)
+            atomic_save(state, self.run.checkpoint("last"))
+            self.saved_epoch = epoch
+            if improved:
+                atomic_save(state, self.run.checkpoint("best"))
+            self.run.write_summary(self.summary())
 
     def summary(self) -> dict:
         last = self.rows[-1] if self.rows else {}
@@ -408,10 +489,16 @@ class Trainer:
         }
 
 
-def train(cfg: RunConfig, *, resume: bool = False, progress: bool = True) -> dict:
-    """Train (or resume) the run described by ``cfg``; returns its summary."""
-    trainer = Trainer(cfg, resume=resume, progress=progress)
+def train(
+    cfg: RunConfig, *, resume: bool = False, progress: bool = True, change_schedule: bool = False
+) -> dict:
+    """Train (or resume) the run described by ``cfg``; returns its summary.
+
+    ``change_schedule`` lets a resumed run continue with changed training-schedule settings
+    (:mod:`vrm_train.resume`)."""
+    trainer = Trainer(cfg, resume=resume, progress=progress, change_schedule=change_schedule)
     try:
         return trainer.fit()
     finally:
+        trainer.close()
         R.teardown(trainer.rt)
