@@ -8,6 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
+from apphelp import run_box
 from streamlit.testing.v1 import AppTest
 
 from vrm_viz.runs import DEMO_DIR, open_run
@@ -25,7 +26,7 @@ def _open(page, root=ROOT, run=None):
     at.run()
     _ok(at)
     if run:
-        at.selectbox(key=page.split("/")[1][:-3] + "_run").set_value(run).run()
+        run_box(at, page.split("/")[1][:-3]).set_value(run).run()
         _ok(at)
     return at
 
@@ -74,7 +75,7 @@ def _probe_size(name="vrm_resnet8") -> int:
 @pytest.mark.parametrize("page", PAGES)
 def test_page_renders_on_the_demo(page):
     at = _open(page)
-    assert at.selectbox(key=page.split("/")[1][:-3] + "_run").value.startswith("vrm")  # a VRM run by default
+    assert run_box(at, page.split("/")[1][:-3]).value.startswith("vrm")  # a VRM run by default
     assert len(_charts(at)) >= 2
     assert "vrm_train.relations" in _text(at)  # says the graphs are recomputed with the real code
 
@@ -195,7 +196,7 @@ def test_pruning_controls_keep_the_run_options_after_visiting_another_page():
     at.switch_page("views/pruned.py").run()
     at.switch_page("views/graphs.py").run()  # streamlit forgets the states of widgets it did not draw
     _ok(at)
-    run = open_run(os.path.join(ROOT, at.selectbox(key="graphs_run").value)).config["vrm"]
+    run = open_run(os.path.join(ROOT, run_box(at, "graphs").value)).config["vrm"]
     assert run["is_edges"] == vrm["is_edges"] == "cross_view"
     assert at.toggle(key="graphs_virtual").value is True and at.toggle(key="graphs_rep").value is True
     assert at.slider(key="graphs_ratio").value == pytest.approx(run["uep_ratio"])

@@ -6,6 +6,7 @@ import os
 import shutil
 
 import pytest
+from apphelp import run_box
 from streamlit.testing.v1 import AppTest
 
 from vrm_viz.runs import DEMO_DIR, open_run
@@ -43,12 +44,12 @@ def test_page_renders_on_the_demo(page):
     assert at.get("plotly_chart"), "no figure"
     assert at.dataframe, "no table"
     prefix = {"embeddings": "emb", "attributions": "attr", "learn": "learn"}[page]
-    assert at.selectbox(key=f"{prefix}_run").value == "vrm_resnet8"
+    assert run_box(at, prefix).value == "vrm_resnet8"
 
 
 def test_embeddings_projection_and_epoch_change_the_figure():
     at = _page("embeddings")
-    assert at.selectbox(key="emb_run").value == "vrm_resnet8"
+    assert run_box(at, "emb").value == "vrm_resnet8"
     pca = _charts(at)[0]
     assert [t["name"] for t in pca["data"]][:2] and len(
         {t["xaxis"] for t in pca["data"]}
@@ -83,7 +84,7 @@ def test_attributions_method_and_samples_change_the_maps():
 
 def test_learn_steps_change_the_text_and_the_figure():
     at = _page("learn")
-    assert at.selectbox(key="learn_run").value == "vrm_resnet8"
+    assert run_box(at, "learn").value == "vrm_resnet8"
     seen = {}
     for step in ["logits", "edges", "virtual", "rep", "uep", "loss"]:
         at.radio(key="learn_step").set_value(step).run()
@@ -139,14 +140,14 @@ def broken_folder(tmp_path_factory):
 
 def test_wrong_states_give_messages(broken_folder):
     at = _page("attributions", broken_folder)
-    assert at.selectbox(key="attr_run").value == "kd_partial"
+    assert run_box(at, "attr").value == "kd_partial"
     assert any("no final checkpoint" in e.value for e in at.error)
-    at.selectbox(key="attr_run").set_value("vanilla_resnet8").run()
+    run_box(at, "attr").set_value("vanilla_resnet8").run()
     _clean(at)
     assert any("without a teacher" in i.value for i in at.info)
     assert len(at.dataframe[0].value) == 3  # student only
     at = _page("embeddings", broken_folder)
-    at.selectbox(key="emb_run").set_value("vanilla_resnet8").run()
+    run_box(at, "emb").set_value("vanilla_resnet8").run()
     _clean(at)
     assert any("no teacher features" in i.value for i in at.info)
     learn = _page("learn", os.path.join(broken_folder, "vanilla_resnet8"))

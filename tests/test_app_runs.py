@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 import torch
+from apphelp import run_box
 from streamlit.testing.v1 import AppTest
 
 from vrm_viz.runs import DEMO_DIR, discover_runs
@@ -83,7 +84,7 @@ def test_runs_loss_terms_follow_the_chosen_terms():
 
 def test_runs_detail_follows_the_chosen_run():
     at = open_page(RUNS)
-    at.selectbox(key="runs_detail_run").set_value("teacher_resnet20").run()
+    run_box(at, "runs_detail").set_value("teacher_resnet20").run()
     assert "**teacher_resnet20** · vanilla · resnet20" in texts(at.markdown)
     snaps = at.dataframe[-1].value
     assert set(snaps["kind"]) == {"probe", "train"} and (snaps["status"] == "ok").all()

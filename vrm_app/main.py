@@ -10,6 +10,8 @@ from pathlib import Path
 import streamlit as st
 
 from vrm_app import state
+from vrm_app.state import url
+from vrm_viz.glossary import glossary_markdown
 
 HERE = Path(__file__).resolve().parent
 
@@ -56,5 +58,9 @@ PAGES = {
     ],
 }
 
+url.restore()  # a link's folder/run/batch/epoch/options, applied by the widgets that show them
+url.begin()
 state.sidebar_source()
+with st.sidebar.expander("Glossary"):
+    st.markdown(glossary_markdown())
 st.navigation(PAGES).run()

@@ -6,11 +6,13 @@ when a run changes on disk), snapshots are loaded once per file. State keys are 
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import pandas as pd
 import streamlit as st
 
+from vrm_app.state import url
 from vrm_viz.runs import DEMO_DIR, Run, RunError, Snapshot, check_snapshots, read_snapshot, scan_runs
 
 KEY_SOURCE = "source_path"  # folder of runs (or one run directory) the app shows
@@ -30,8 +32,14 @@ def show_source(path: str) -> None:
 
 
 def sidebar_source() -> None:
-    """The sidebar box that chooses which folder of runs the app shows (default: the demo)."""
+    """The sidebar box that chooses which folder of runs the app shows (default: the demo, or the
+    ``folder`` of the link the session was opened with); the choice is written back to the URL."""
+    linked = url.take("folder")
+    if linked:
+        st.session_state[KEY_SOURCE] = linked
     st.session_state.setdefault(KEY_SOURCE, DEMO_DIR)
+    if source() != DEMO_DIR:
+        url.share("folder", source())
     with st.sidebar:
         st.text_input(
             "Runs folder or run directory",
@@ -91,17 +99,32 @@ def follow_source(*keys: str) -> None:
         st.session_state[marker] = src
 
 
-def pick_run(runs_: list[Run], *, key: str, label: str = "Run", need=None) -> Run | None:
-    """A select box over ``runs_`` (optionally only those for which ``need(run)`` holds)."""
-    follow_source(key)
+def run_key(key: str) -> str:
+    """The widget key of a run box: it names the folder, so a box of another folder is another widget
+    (its label can never show a run of the old folder while the page shows one of the new)."""
+    digest = hashlib.sha1(os.path.abspath(source()).encode()).hexdigest()[:10]
+    return f"{key}@{digest}"
+
+
+def pick_run(runs_: list[Run], *, key: str, label: str = "Run", need=None, share: bool = True) -> Run | None:
+    """A select box over ``runs_`` (optionally only those for which ``need(run)`` holds); its choice
+    follows the folder and the link's ``run`` parameter, and is written to the URL (``share``)."""
     options = [r for r in runs_ if need is None or need(r)]
     if not options:
         st.warning("No run here has what this page needs.")
         return None
     names = [r.name for r in options]
     vrm = [i for i, r in enumerate(options) if r.method == "vrm"]  # the main VRM run, not an ablation
-    default = min(vrm, key=lambda i: (len(names[i]), names[i])) if vrm else 0
-    name = st.selectbox(label, names, index=default, key=key)
+    default = names[min(vrm, key=lambda i: (len(names[i]), names[i]))] if vrm else names[0]
+    wkey = run_key(key)
+    linked = url.take("run") if share else None
+    if linked in names:
+        st.session_state[wkey] = linked
+    if st.session_state.get(wkey) not in names:
+        st.session_state[wkey] = default
+    name = st.selectbox(label, names, key=wkey)
+    if share:
+        url.share("run", name)
     return options[names.index(name)]
 
 

@@ -16,14 +16,17 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from vrm_app import state
+from vrm_app.state import url
 from vrm_train.relations import UEP_RULES
 from vrm_viz import compare as C
+from vrm_viz import explain as X
 from vrm_viz import graphs as G
 from vrm_viz.figures import graphs as FG
+from vrm_viz.glossary import OPTION_HELP
 from vrm_viz.runs import Run, RunError, Snapshot
 
 PROBE = "probe batch (test set)"
-SCORED = ("cross_entropy", "joint_entropy")
+SCORED = tuple(r for r in UEP_RULES if r not in ("residual", "none"))  # rules that rank edges by a score
 HEATMAP_CAPTIONS = {
     G.INTER_SAMPLE: "Each cell is one edge, shown in both orientations (blank: not in the edge set). The thick "
     "lines split real (r) from virtual (v) vertices; labels: vertex · true class.",
@@ -75,7 +78,7 @@ def graph(snap: Snapshot, kind: str, opts: G.GraphOptions) -> G.Graph:
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _heatmap(path, mtime, kind, opts, quantity, model, block, sort) -> go.Figure:
     g = _graph(path, mtime, _computed(kind), opts)
-    return FG.graph_heatmap(g, quantity, model, block=block, sort_by_class=sort)
+    return FG.graph_heatmap(g, quantity, model, block=block, sort_by_class=sort, clickable=True)
 
 
 def heatmap(snap, kind, opts, quantity, model, *, sort: bool) -> go.Figure:
@@ -85,17 +88,22 @@ def heatmap(snap, kind, opts, quantity, model, *, sort: bool) -> go.Figure:
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _positions(path, mtime, kind, key, top_k, layout, _nxg) -> dict:
-    """Node positions depend on the top-k edge set, which no UEP ratio changes (it ranks by loss or score)."""
+def _positions(path, mtime, kind, key, top_k, layout, show, _nxg) -> dict:
+    """Node positions of every vertex, computed once per edge choice and kept while the UEP ratio moves
+    (the picture stays put; only the edges drawn change)."""
     return FG.node_positions(_nxg, layout)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _node_link(path, mtime, kind, opts, top_k, layout) -> go.Figure:
+def _node_link(path, mtime, kind, opts, top_k, layout, show) -> go.Figure:
     g = _graph(path, mtime, _computed(kind), opts)
-    nxg = G.to_networkx(g, top_k=top_k, edges=_shown_edges(g, kind))
-    pos = _positions(path, mtime, kind, _key(G.GraphOptions(*opts)), top_k, layout, nxg)
-    return FG.node_link_figure(nxg, value=nxg.graph["rank"], layout=layout, pos=pos)
+    by = G.rank_column(g)
+    chosen = X.choose_edges(_shown_edges(g, kind), show, top_k, by=by)
+    nxg = G.to_networkx(g, by=by, edges=chosen)
+    pos = _positions(path, mtime, kind, _key(G.GraphOptions(*opts)), top_k, layout, show, nxg)
+    n_pruned = int((~chosen.kept).sum())
+    title = f"Node-link view: {len(chosen)} edges ({n_pruned} pruned, red) — {X.SHOW[show]}"
+    return FG.node_link_figure(nxg, value=by, layout=layout, pos=pos, title=title)
 
 
 def _shown_edges(g: G.Graph, kind: str) -> pd.DataFrame:
@@ -103,9 +111,10 @@ def _shown_edges(g: G.Graph, kind: str) -> pd.DataFrame:
     return g.edges[g.edges.u_view != g.edges.v_view] if kind == G.INTER_VIEW else g.edges
 
 
-def node_link(snap, kind, opts, *, top_k: int, layout: str) -> go.Figure:
-    """Node-link view of the top-k edges (by loss with a teacher; else UEP score, else length)."""
-    return _node_link(snap.path, _mtime(snap), kind, astuple(opts), top_k, layout)
+def node_link(snap, kind, opts, *, top_k: int, layout: str, show: str = "both") -> go.Figure:
+    """Node-link view of the edges :func:`vrm_viz.explain.choose_edges` picks (``show``: kept, pruned,
+    both, or by UEP score; top-k by loss with a teacher, else UEP score, else length)."""
+    return _node_link(snap.path, _mtime(snap), kind, astuple(opts), top_k, layout, show)
 
 
 @st.cache_data(show_spinner="Comparing teacher and student…", max_entries=64)
@@ -171,6 +180,9 @@ def pick_snapshot(run: Run, prefix: str) -> Snapshot | None:
         f"training batch {b}" for b in sorted(snaps.loc[snaps.kind == "train", "batch"].unique())
     ]
     col_b, col_e = st.columns(2)
+    linked = url.take("batch")
+    if linked is not None:
+        st.session_state[f"{prefix}_batch"] = PROBE if linked == "probe" else f"training batch {linked}"
     init_widget(f"{prefix}_batch", sources, sources[0])
     source = col_b.selectbox(
         "Batch",
@@ -181,13 +193,53 @@ def pick_snapshot(run: Run, prefix: str) -> Snapshot | None:
     kind, batch = ("probe", -1) if source == PROBE else ("train", int(source.rsplit(" ", 1)[1]))
     sel = snaps[(snaps.kind == kind) & (snaps.batch == batch)]
     epochs = sorted(int(e) for e in sel.epoch.unique())
+    linked = url.as_float(url.take("epoch"))
+    if linked is not None and int(linked) in epochs:
+        st.session_state[f"{prefix}_epoch"] = int(linked)
     init_widget(f"{prefix}_epoch", epochs, epochs[-1])
     epoch = col_e.selectbox("Epoch", epochs, key=f"{prefix}_epoch")
+    url.share("batch", "probe" if kind == "probe" else batch)
+    url.share("epoch", epoch)
     return state.load_snapshot(run, kind, epoch, batch)
 
 
+def _apply_link(prefix: str) -> None:
+    """Options given by the link the session was opened with (valid values only)."""
+    ss = st.session_state
+    is_edges = url.take("is_edges")
+    if is_edges in ("cross_view", "all", "real_only"):
+        ss[f"{prefix}_virtual"], ss[f"{prefix}_rep"] = is_edges != "real_only", is_edges == "cross_view"
+    uep = url.take("uep")
+    if uep in UEP_RULES:
+        ss[f"{prefix}_uep"] = uep
+    ratio = url.as_float(url.take("uep_ratio"))
+    if ratio is not None and 0 <= ratio <= 0.95:
+        ss[f"{prefix}_ratio"] = round(ratio, 2)
+    zscore = url.as_bool(url.take("zscore"))
+    if zscore is not None:
+        ss[f"{prefix}_zscore"] = zscore
+    delta = url.as_float(url.take("huber_delta"))
+    if delta is not None and 0.01 <= delta <= 100:
+        ss[f"{prefix}_delta"] = delta
+
+
+def trained_with(run: Run, base: G.GraphOptions) -> str:
+    """What the options panel says about the run's own options (only VRM runs were trained with them)."""
+    if run.method == "vrm":
+        return (
+            f"Trained with is_edges={base.is_edges}, uep={base.uep}, ratio={base.uep_ratio}, zscore="
+            f"{base.zscore}, δ={base.huber_delta}."
+        )
+    what = "snapshots of checkpoints" if run.method == "live" else f"trained with `{run.method}`"
+    return (
+        f"**{run.name}** is {what}, not VRM: it has no VRM options, so these start from VRM's defaults and "
+        "show the graphs VRM would build from its logits."
+    )
+
+
 def graph_options(run: Run, prefix: str) -> G.GraphOptions:
-    """REP / UEP / z-score / δ controls, starting from the options the run trained with."""
+    """REP / UEP / z-score / δ controls, starting from the options the run trained with (or VRM's
+    defaults for other methods), then from the link's; written back to the URL."""
     ss, base = st.session_state, G.GraphOptions.from_config(run.config)
     names = ("virtual", "rep", "uep", "ratio", "zscore", "delta")  # (widget states vanish on other pages)
     if ss.get(f"{prefix}_opts_run") != run.path or any(f"{prefix}_{n}" not in ss for n in names):
@@ -195,6 +247,7 @@ def graph_options(run: Run, prefix: str) -> G.GraphOptions:
         ss[f"{prefix}_virtual"], ss[f"{prefix}_rep"] = base.virtual, base.is_edges != "all"
         ss[f"{prefix}_uep"], ss[f"{prefix}_ratio"] = base.uep, min(float(base.uep_ratio), 0.95)
         ss[f"{prefix}_zscore"], ss[f"{prefix}_delta"] = base.zscore, min(max(base.huber_delta, 0.01), 100.0)
+    _apply_link(prefix)
     with st.container(border=True):
         c = st.columns([1, 1, 1.3, 1.6, 1, 1])
         virtual = c[0].toggle(
@@ -207,7 +260,7 @@ def graph_options(run: Run, prefix: str) -> G.GraphOptions:
             help="Redundant-edge pruning. "
             "On: real→virtual edges only (is_edges=cross_view). Off: every pair u < v (all).",
         )
-        uep = c[2].selectbox("UEP rule", UEP_RULES, key=f"{prefix}_uep", help="Unreliable-edge pruning.")
+        uep = c[2].selectbox("UEP rule", UEP_RULES, key=f"{prefix}_uep", help=OPTION_HELP["uep"])
         ratio = c[3].slider(
             "UEP ratio",
             0.0,
@@ -215,38 +268,67 @@ def graph_options(run: Run, prefix: str) -> G.GraphOptions:
             step=0.01,
             key=f"{prefix}_ratio",
             disabled=uep not in SCORED,
-            help="Fraction of inter-sample edges pruned (largest UEP scores first).",
+            help=OPTION_HELP["uep_ratio"],
         )
-        zscore = c[4].toggle("z-score", key=f"{prefix}_zscore", help="Standardise each logit row first.")
-        delta = c[5].number_input("Huber δ", 0.01, 100.0, step=0.25, key=f"{prefix}_delta")
+        zscore = c[4].toggle("z-score", key=f"{prefix}_zscore", help=OPTION_HELP["zscore"])
+        delta = c[5].number_input(
+            "Huber δ", 0.01, 100.0, step=0.25, key=f"{prefix}_delta", help=OPTION_HELP["huber_delta"]
+        )
         st.caption(
-            f"Trained with is_edges={base.is_edges}, uep={base.uep}, ratio={base.uep_ratio}, zscore="
-            f"{base.zscore}, δ={base.huber_delta}. Changing these re-runs `vrm_train.relations` on the saved logits."
+            trained_with(run, base) + " Changing these re-runs `vrm_train.relations` on the saved logits."
         )
     is_edges = "real_only" if not virtual else ("cross_view" if rep else "all")
-    return G.GraphOptions(is_edges, bool(zscore), uep, float(ratio), float(delta))
+    opts = G.GraphOptions(is_edges, bool(zscore), uep, float(ratio), float(delta))
+    for name, value in (("is_edges", is_edges), ("uep", uep), ("uep_ratio", ratio), ("zscore", zscore)):
+        url.share(name, value)
+    url.share("huber_delta", delta)
+    return opts
 
 
-def edge_picker(g: G.Graph, kind: str, selection, prefix: str) -> tuple[int, int]:
-    """Two endpoint selectors (set by a click on an edge of the node-link view); returns vertex ids."""
+def _clicked(selection) -> list | None:
+    """The [u_id, v_id] of the first clicked point of a plotly selection (edge marker or heatmap cell)."""
+    points = (selection or {}).get("selection", {}).get("points", []) if selection else []
+    picked = [p.get("customdata") for p in points if isinstance(p.get("customdata"), list | tuple)]
+    return list(picked[0]) if picked and len(picked[0]) == 2 else None
+
+
+def edge_picker(g: G.Graph, kind: str, selections: list, prefix: str, *, source: str) -> tuple[int, int]:
+    """Two endpoint selectors, set by a click on an edge of the node-link view or a heatmap cell
+    (``selections``: the charts' selection states) or by the link's ``edge``; returns vertex ids. They
+    follow the batch: another snapshot (``source``: its path) or graph starts again from its top edge."""
     labels = g.labels
     rows, cols = (
         (labels[: g.batch_size], labels[g.batch_size :]) if kind == G.INTER_VIEW else (labels, labels)
     )
+    ss = st.session_state
+    here = f"{source}|{kind}|{g.kind}"
+    if ss.get(f"{prefix}_edge_source") != here:  # a vertex label such as r3 names another image here
+        ss[f"{prefix}_edge_source"] = here
+        for k in ("u", "v"):
+            ss.pop(f"{prefix}_edge_{k}", None)
     top = G.top_edges(_shown_edges(g, kind), 1, G.rank_column(g))
     u0, v0 = (top.u.iloc[0], top.v.iloc[0]) if len(top) else (rows[0], cols[-1])
+    linked = url.take("edge")
+    if linked and linked.count(",") == 1:
+        u, v = linked.split(",")
+        if u in rows and v in cols:
+            ss[f"{prefix}_edge_u"], ss[f"{prefix}_edge_v"] = u, v
     init_widget(f"{prefix}_edge_u", rows, u0)
     init_widget(f"{prefix}_edge_v", cols, v0)
-    points = (selection or {}).get("selection", {}).get("points", []) if selection else []
-    picked = [p.get("customdata") for p in points if isinstance(p.get("customdata"), list | tuple)]
-    if picked and len(picked[0]) == 2 and st.session_state.get(f"{prefix}_edge_applied") != picked[0]:
-        st.session_state[f"{prefix}_edge_applied"] = picked[0]
-        u, v = (labels[int(i)] for i in picked[0])
-        if u in rows and v in cols:
-            st.session_state[f"{prefix}_edge_u"], st.session_state[f"{prefix}_edge_v"] = u, v
+    for i, selection in enumerate(selections):
+        picked = _clicked(selection)
+        if picked and ss.get(f"{prefix}_edge_applied{i}") != picked:
+            ss[f"{prefix}_edge_applied{i}"] = picked
+            if max(picked) < len(labels):
+                u, v = (labels[int(j)] for j in picked)
+                if u not in rows or v not in cols:
+                    u, v = v, u  # a mirrored heatmap cell
+                if u in rows and v in cols:
+                    ss[f"{prefix}_edge_u"], ss[f"{prefix}_edge_v"] = u, v
     c1, c2 = st.columns(2)
     u = c1.selectbox("Endpoint u", rows, key=f"{prefix}_edge_u")
     v = c2.selectbox("Endpoint v", cols, key=f"{prefix}_edge_v")
+    url.share("edge", f"{u},{v}")
     return labels.index(u), labels.index(v)
 
 

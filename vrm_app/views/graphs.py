@@ -5,7 +5,9 @@ import streamlit as st
 from vrm_app import state
 from vrm_app.state import graphs as gs
 from vrm_app.widgets import figure, table
+from vrm_viz import explain as X
 from vrm_viz import graphs as G
+from vrm_viz.figures import explain as FX
 from vrm_viz.figures import graphs as FG
 
 st.title("Affinity graphs")
@@ -30,7 +32,10 @@ quantity = c2.selectbox(
 model = c3.radio(
     "Model", G.MODELS, key="graphs_model", disabled=quantity != "length", help="For edge lengths."
 )
-sort = c4.toggle("Sort by class", key="graphs_sort")
+gs.init_widget("graphs_sort", [True, False], True)
+sort = c4.toggle(
+    "Sort by class", key="graphs_sort", help="Group the vertices by true class (within each view)."
+)
 if not snap.has_teacher:
     st.info(
         f"**{run.name}** has no teacher (method `{run.method}`): only the student's graphs are shown. "
@@ -53,12 +58,19 @@ for note in g.notes:
     st.caption(note)
 
 why = g.unavailable(quantity, model)
+cell = None
 if why:
     st.info(why)
 else:
-    st.caption(gs.HEATMAP_CAPTIONS[kind])
+    st.caption(gs.HEATMAP_CAPTIONS[kind] + " Click a cell to inspect its edge below.")
     fig = gs.heatmap(snap, kind, opts, quantity, model, sort=sort)
-    figure(fig, key="graphs_heatmap", filename=f"{run.name}_{kind}_{quantity}")
+    cell = figure(
+        fig,
+        key="graphs_heatmap",
+        filename=f"{run.name}_{kind}_{quantity}",
+        on_select="rerun",
+        selection_mode="points",
+    )
 if kind == G.INTER_VIEW:
     st.subheader("Inter-view diagonal: each image's real → virtual edge")
     _, diag = G.inter_view(g, "status")
@@ -66,14 +78,26 @@ if kind == G.INTER_VIEW:
     table(diag[cols], key="graphs_diagonal", filename=f"{run.name}_inter_view_diagonal")
 
 st.subheader("Node-link view")
-n1, n2 = st.columns(2)
-top_k = n1.slider("Edges shown (top-k by loss, or UEP score without teacher)", 5, 300, 60, key="graphs_topk")
-layout = n2.radio("Layout", ("spring", "circular"), key="graphs_layout", horizontal=True)
+n1, n2, n3 = st.columns([2, 2, 1])
+can_prune = kind != G.INTER_CLASS and g.n_pruned > 0
+show = n1.radio(
+    "Edges to draw",
+    list(X.SHOW) if can_prune else ["kept"],
+    format_func=X.SHOW.get,
+    key="graphs_show" if can_prune else "graphs_show_kept",
+    help="Pruned edges have small losses (UEP removed them from the loss), so a top-k by loss never shows "
+    "them: choose them here.",
+)
+top_k = n2.slider(
+    "Edges per status (top-k by loss, or UEP score without teacher)", 5, 300, 60, key="graphs_topk"
+)
+layout = n3.radio("Layout", ("spring", "circular"), key="graphs_layout", horizontal=True)
 st.caption(
-    "Colour: true class; ● real, ◆ virtual, ■ class; black outline: student wrong. Pruned edges: grey dashes."
+    "Colour: true class; ● real, ◆ virtual, ■ class; black outline: student wrong. Pruned edges: red dashes, "
+    "✕ at their midpoint."
 )
 picked = figure(
-    gs.node_link(snap, kind, opts, top_k=top_k, layout=layout),
+    gs.node_link(snap, kind, opts, top_k=top_k, layout=layout, show=show),
     key="graphs_nodelink",
     filename=f"{run.name}_{kind}_node_link",
     on_select="rerun",
@@ -81,8 +105,8 @@ picked = figure(
 )
 
 st.subheader("Inspect one edge")
-st.caption("Click an edge's midpoint marker above, or choose its endpoints.")
-u, v = gs.edge_picker(g, kind, picked, "graphs")
+st.caption("Click an edge's midpoint marker or a heatmap cell above, or choose its endpoints.")
+u, v = gs.edge_picker(g, kind, [picked, cell], "graphs", source=snap.path)
 row = g.edge(u, v)
 if u == v:
     st.info("Choose two different vertices.")
@@ -93,6 +117,12 @@ if row is None:
     )
 else:
     st.caption(gs.describe_edge(row))
+    if row.status == "pruned" and kind != G.INTER_CLASS:
+        cut = X.score_cutoff(g)
+        st.caption(
+            f"Pruned by UEP ({opts.uep}): its score {row.score:.4g} is above the cut-off {cut:.4g} "
+            f"(the {g.n_pruned} highest of {g.n_edges} scores are pruned). The Pruned edges page explains it."
+        )
 left, right = st.columns([2, 3]) if kind != G.INTER_CLASS else (None, st.container())
 if left is not None:
     images = [G.vertex_image(snap, g, i) for i in (u, v)]
@@ -105,3 +135,6 @@ x_title = "vertex (the batch is the class edge's dimension)" if kind == G.INTER_
 with right:
     bars = FG.edge_vector_bars(vectors, title=title, x_title=x_title)
     figure(bars, key="graphs_edge_vectors", filename="edge_vectors")
+if kind != G.INTER_CLASS:
+    probs = X.endpoint_probabilities(snap, g, [u, v])
+    figure(FX.endpoint_probability_figure(probs), key="graphs_edge_probs", filename="edge_probabilities")

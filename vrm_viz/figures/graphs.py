@@ -1,7 +1,7 @@
 """Plotly figures of recomputed affinity graphs (:mod:`vrm_viz.graphs`).
 
 fig = graph_heatmap(g, "loss", sort_by_class=True)        # matrix view, real/virtual blocks delimited
-fig = node_link_figure(to_networkx(g, top_k=100))         # nodes by class and view, pruned edges dashed
+fig = node_link_figure(to_networkx(g, top_k=100))         # nodes by class and view, pruned edges red dashed
 fig = teacher_student_heatmaps(t, s, rows, cols, ...)     # one shared colour scale + their difference
 fig = edge_vector_bars(edge_vectors(snap, kind, opts, u, v))
 """
@@ -103,9 +103,12 @@ def graph_heatmap(
     block: str = "full",
     sort_by_class: bool = False,
     height: int = 620,
+    clickable: bool = False,
 ) -> go.Figure:
     """Matrix view of a graph quantity. block "full": every vertex, each edge shown in both cells, the
-    real/virtual boundary drawn; "inter-view": the real→virtual block only (rows real, columns virtual)."""
+    real/virtual boundary drawn; "inter-view": the real→virtual block only (rows real, columns virtual).
+    ``clickable``: an invisible marker on every edge cell carries customdata [u_id, v_id], so a click on a
+    cell selects that edge (plotly heatmaps themselves cannot be selected)."""
     m = graph.matrix(quantity, model)
     labels = np.asarray(_axis_labels(graph), dtype=object)
     b = graph.batch_size
@@ -133,7 +136,7 @@ def graph_heatmap(
     title = f"{kind.capitalize()} graph: {what}"
     if quantity == "status":
         title += f" ({graph.n_pruned} of {graph.n_edges} edges pruned)"
-    return matrix_heatmap(
+    fig = matrix_heatmap(
         z,
         labels[rows_i].tolist(),
         labels[cols_i].tolist(),
@@ -147,6 +150,34 @@ def graph_heatmap(
         row_split=split,
         col_split=split,
         height=height,
+    )
+    if clickable:
+        _add_cell_markers(fig, graph, labels, rows_i, cols_i, z)
+    return fig
+
+
+def _add_cell_markers(fig: go.Figure, graph: Graph, labels, rows_i, cols_i, z) -> None:
+    """Invisible, selectable markers on the edge cells of a heatmap (customdata: the edge's [u_id, v_id])."""
+    cand = graph.candidates | graph.candidates.T
+    sub = cand[np.ix_(rows_i, cols_i)]
+    r, c = np.nonzero(sub)
+    u, v = np.asarray(rows_i)[r], np.asarray(cols_i)[c]
+    trace = go.Scattergl if len(r) > 2000 else go.Scatter
+    fig.add_trace(
+        trace(
+            x=labels[v],
+            y=labels[u],
+            mode="markers",
+            marker=dict(color="rgba(0,0,0,0)", size=max(4, min(14, 600 // max(len(rows_i), 1)))),
+            customdata=np.stack([u, v], axis=1),
+            hovertext=[
+                f"{labels[a]} – {labels[b]}: {val:.4g} (click to inspect)"
+                for a, b, val in zip(u, v, z[r, c], strict=True)
+            ],
+            hoverinfo="text",
+            name="edge cells",
+            showlegend=False,
+        )
     )
 
 
@@ -241,7 +272,7 @@ def node_link_figure(
     title: str = "",
 ) -> go.Figure:
     """Node-link view: nodes coloured by true class, real (●) / virtual (◆) by symbol, black outline = student
-    wrong; kept edges coloured by ``value`` (binned), pruned edges grey dashed; a clickable marker at each edge
+    wrong; kept edges coloured by ``value`` (binned), pruned edges red dashed; a clickable marker at each edge
     midpoint carries customdata [u_id, v_id]. ``pos``: precomputed :func:`node_positions`."""
     pos = pos or node_positions(g, layout)
     edges = list(g.edges(data=True))
@@ -283,7 +314,7 @@ def node_link_figure(
                 mode="lines",
                 name="pruned edges",
                 hoverinfo="skip",
-                line=dict(color="rgba(120,120,120,0.7)", width=1, dash="dash"),
+                line=dict(color=PRUNED, width=2, dash="dash"),
             )
         )
     mid_x = [(pos[u][0] + pos[v][0]) / 2 for u, v, _ in edges]
