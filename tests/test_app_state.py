@@ -139,3 +139,57 @@ def test_invalid_link_values_are_ignored():
     assert at.selectbox(key="graphs_epoch").value == max(
         open_run(os.path.join(DEMO_DIR, "vrm_resnet8")).snapshot_epochs()
     )
+
+
+PRUNED = "views/pruned.py"
+
+
+def test_pruned_page_explains_the_top_edge_and_links_to_the_graphs():
+    at = _open(PRUNED)
+    assert at.latex and "p_m(c)" in at.latex[0].value  # the cross-entropy rule's formula
+    titles = _chart_titles(at)
+    assert any(t.startswith("UEP scores (cross_entropy)") for t in titles)
+    run = open_run(os.path.join(DEMO_DIR, "vrm_resnet8"))
+    epoch = run.snapshot_epochs()[-1]
+    g = G.inter_sample_graph(run.snapshot("probe", epoch), G.GraphOptions.from_config(run.config))
+    top = g.edges.sort_values("score", ascending=False, kind="stable").iloc[0]
+    header = next(s.value for s in at.subheader if s.value.startswith("Edge "))
+    assert header == f"Edge {top.u} – {top.v}: pruned"
+    assert any(t.startswith("Class probabilities at the two endpoints") for t in titles)
+    at.button(key="pruned_to_graphs").click().run()
+    _ok(at)
+    assert at.title[0].value == "Affinity graphs"
+    assert run_box(at, "graphs").value == "vrm_resnet8" and at.selectbox(key="graphs_epoch").value == epoch
+    assert (at.selectbox(key="graphs_edge_u").value, at.selectbox(key="graphs_edge_v").value) == (
+        top.u,
+        top.v,
+    )
+
+
+def test_pruned_page_filters_wrong_endpoints():
+    at = _open(PRUNED)
+    everything = len(at.dataframe[0].value)
+    at.checkbox(key="pruned_t_wrong").check().run()
+    _ok(at)
+    rows = at.dataframe[0].value
+    assert 0 < len(rows) < everything and rows.teacher_wrong.all()
+    wrong = (rows.u_pred_t_class != rows.u_class) | (rows.v_pred_t_class != rows.v_class)
+    assert wrong.all()
+
+
+def test_across_runs_table_and_deltas():
+    at = _open("views/across.py")
+    assert at.selectbox(key="across_baseline").value == "kd_resnet8"
+    frame = at.dataframe[0].value.set_index("run")
+    assert {"kd_resnet8", "vrm_resnet8"} <= set(frame.index)
+    assert frame.loc["kd_resnet8", "Δ cka_logits"] == 0
+    want = frame.loc["vrm_resnet8", "cka_logits"] - frame.loc["kd_resnet8", "cka_logits"]
+    assert frame.loc["vrm_resnet8", "Δ cka_logits"] == pytest.approx(want)
+    assert any(t.startswith("Difference to the baseline run kd_resnet8") for t in _chart_titles(at))
+    at.selectbox(key="across_baseline").set_value("vrm_resnet8").run()
+    _ok(at)
+    frame = at.dataframe[0].value.set_index("run")
+    assert frame.loc["vrm_resnet8", "Δ cka_logits"] == 0 and at.query_params["baseline"] == "vrm_resnet8"
+    at.toggle(key="across_own").set_value(False).run()  # one set of options for every run
+    _ok(at)
+    assert at.slider(key="across_ratio").value == pytest.approx(0.4)

@@ -35,6 +35,9 @@ PAGES = {
         st.Page(
             HERE / "views/ablations.py", title="Ablations", icon=":material/science:", url_path="ablations"
         ),
+        st.Page(
+            HERE / "views/across.py", title="Across runs", icon=":material/table_chart:", url_path="across"
+        ),
     ],
     "Models": [
         st.Page(

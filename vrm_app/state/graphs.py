@@ -18,6 +18,7 @@ import streamlit as st
 from vrm_app import state
 from vrm_app.state import url
 from vrm_train.relations import UEP_RULES
+from vrm_viz import across as A
 from vrm_viz import compare as C
 from vrm_viz import explain as X
 from vrm_viz import graphs as G
@@ -341,3 +342,35 @@ def describe_edge(row: pd.Series) -> str:
     return (
         f"Edge {row.u} – {row.v}: **{row.status}**{shown}; same class: {'yes' if row.same_class else 'no'}."
     )
+
+
+def open_in_graphs(run: Run, prefix: str, snap: Snapshot, u: str, v: str) -> None:
+    """Button callback: show edge u – v of this snapshot in the Affinity graphs page, with this page's options."""
+    ss = st.session_state
+    batch = PROBE if snap.kind == "probe" else f"training batch {snap.batch}"
+    ss[state.run_key("graphs_run")] = run.name
+    ss["graphs_batch"], ss["graphs_epoch"], ss["graphs_kind"] = batch, snap.epoch, G.INTER_SAMPLE
+    ss["graphs_opts_run"] = run.path
+    for name in ("virtual", "rep", "uep", "ratio", "zscore", "delta"):
+        ss[f"graphs_{name}"] = ss[f"{prefix}_{name}"]
+    ss["graphs_edge_source"] = f"{snap.path}|{G.INTER_SAMPLE}|{G.INTER_SAMPLE}"
+    ss["graphs_edge_u"], ss["graphs_edge_v"] = u, v
+
+
+@st.cache_data(show_spinner="Recomputing the runs' graphs…", max_entries=32)
+def _across(paths: tuple, stamps: tuple, kind: str, epoch: int, batch: int, opts: tuple | None, _runs):
+    return A.across_runs(
+        list(_runs),
+        kind=kind,
+        epoch=epoch,
+        batch=batch,
+        opts=G.GraphOptions(*opts) if opts else None,
+        build=graph,
+    )
+
+
+def across(runs: list[Run], kind: str, epoch: int, batch: int, opts: G.GraphOptions | None) -> pd.DataFrame:
+    """:func:`vrm_viz.across.across_runs`, cached on the runs' snapshot files and the options."""
+    paths = tuple(r.path for r in runs)
+    stamps = tuple(_snapshots(r) for r in runs)
+    return _across(paths, stamps, kind, epoch, batch, astuple(opts) if opts else None, tuple(runs))
