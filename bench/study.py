@@ -16,10 +16,13 @@ import json
 import math
 import os
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
+from tqdm.auto import tqdm
 
-from bench.quality import REPO, common, metrics, run_all
+from bench.quality import REPO, common, metrics, run_all, run_one
 
 RESULTS = os.path.join(REPO, "bench", "results")
 TEACHER_RUN = os.path.join("runs", "studies", "teacher")  # relative to the repository: portable configs
@@ -52,6 +55,12 @@ def add_protocol_args(ap: argparse.ArgumentParser) -> None:
         "--no-docs", action="store_true", help="print the tables, do not write docs/benchmarks.md"
     )
     ap.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="a sitting's length: no run starts after this many minutes (runs under way finish)",
+    )
+    ap.add_argument(
         "--report-only",
         action="store_true",
         help="train nothing: tabulate the finished runs and list the missing ones",
@@ -59,7 +68,17 @@ def add_protocol_args(ap: argparse.ArgumentParser) -> None:
 
 
 def command_line(script: str, argv) -> str:
-    return " ".join([f"python -m bench.{script}", *(sys.argv[1:] if argv is None else argv)])
+    """The study's command for the docs, without the options that do not change its results."""
+    given = list(sys.argv[1:] if argv is None else argv)
+    kept, skip = [], False
+    for a in given:
+        if skip:
+            skip = False
+        elif a == "--minutes":
+            skip = True
+        elif a not in ("--report-only", "--no-docs") and not a.startswith("--minutes="):
+            kept.append(a)
+    return " ".join([f"python -m bench.{script}", *kept])
 
 
 def results_dir(args, study: str) -> str:
@@ -135,12 +154,39 @@ def run_jobs(args, jobs: list[tuple[str, list[str]]], desc: str) -> pd.DataFrame
     run's metrics (NaN for a run not finished, which happens only with ``--report-only``)."""
     unique = list(dict(jobs).items())
     if not args.report_only:
-        run_all(unique, args, desc)
+        _run_until(unique, args, desc)
     rows = []
     for d, _ in jobs:
         done = finished(d)
         rows.append({"run": os.path.basename(d), "done": done, **(metrics(d) if done else {})})
     return pd.DataFrame(rows, columns=["run", "done", *METRICS])
+
+
+def deadline(args) -> float | None:
+    """The time after which no run starts (``--minutes`` from the first call; shared by later calls)."""
+    if getattr(args, "minutes", None) is None:
+        return None
+    if getattr(args, "_deadline", None) is None:
+        args._deadline = time.time() + 60 * args.minutes
+    return args._deadline
+
+
+def _run_until(jobs: list[tuple[str, list[str]]], args, desc: str) -> None:
+    """bench.quality's run_all with a sitting's deadline: unfinished jobs start only before it."""
+    end = deadline(args)
+    todo = [j for j in jobs if not finished(j[0])]
+    threads = max(1, (os.cpu_count() or 2) // args.jobs)
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc)
+
+    def work(job):
+        if end is not None and time.time() > end:
+            return
+        run_one(job, threads)
+        bar.update(1)
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(work, todo))
+    bar.close()
 
 
 def finished(run_dir: str) -> bool:

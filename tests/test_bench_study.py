@@ -1,13 +1,14 @@
 """The statistics and plans of the evidence studies (bench/study.py, equal_budget, robustness,
 virtual_views): paired t-intervals against hand-computed values, equal budgets, reusable run names."""
 
+import argparse
 import math
 
 import pandas as pd
 import pytest
 
-from bench import equal_budget, robustness, virtual_views
-from bench.study import fmt_paired, paired, t_quantile
+from bench import equal_budget, robustness, study, virtual_views
+from bench.study import command_line, fmt_paired, paired, t_quantile
 
 
 def test_t_quantiles_match_the_table():
@@ -72,3 +73,23 @@ def test_virtual_view_variants_change_one_thing_each():
     assert all(len(opts) == 1 for _, opts in virtual_views.VARIANTS[1:])
     with pytest.raises(SystemExit):
         virtual_views.parse_args(["--variants", "nope"])
+
+
+def test_command_line_keeps_what_changes_results():
+    argv = ["--jobs", "2", "--minutes", "30", "--seeds", "0", "1", "--report-only", "--minutes=5"]
+    assert command_line("robustness", argv) == "python -m bench.robustness --jobs 2 --seeds 0 1"
+
+
+def test_no_run_starts_after_the_sitting(tmp_path, monkeypatch):
+    started = []
+    monkeypatch.setattr(study, "run_one", lambda job, threads: started.append(job[0]))
+    jobs = [(str(tmp_path / f"r{i}"), []) for i in range(3)]
+    args = argparse.Namespace(jobs=1, minutes=0.0, report_only=False)
+    res = study.run_jobs(args, jobs, "t")
+    assert started == [] and not res.done.any() and len(res) == 3
+    args = argparse.Namespace(jobs=1, minutes=None, report_only=False)
+    study.run_jobs(args, jobs, "t")
+    assert started == [d for d, _ in jobs]
+    started.clear()
+    study.run_jobs(argparse.Namespace(jobs=1, minutes=None, report_only=True), jobs, "t")
+    assert started == []  # --report-only trains nothing
