@@ -1,8 +1,10 @@
 """Multi-process training (torch.distributed, gloo on CPU) against single-process computation."""
 
 import csv
+import json
 import os
 import socket
+import sys
 
 import pytest
 import torch
@@ -125,12 +127,12 @@ def _train_worker(rank, port, out_dir):
         WORLD_SIZE=str(WORLD),
         LOCAL_RANK=str(rank),
     )
-    from vrm_train.engine import train
+    from vrm_train.cli import main
 
-    cfg = load_config(
-        None,
+    sys.stdout = open(os.path.join(out_dir, f"stdout_{rank}.txt"), "w")  # noqa: SIM115 - closed at exit
+    code = main(
         [
-            "method=vanilla",
+            "teacher",
             "model.name=resnet8",
             "data.name=synthetic",
             "data.synthetic_size=128",
@@ -142,9 +144,11 @@ def _train_worker(rank, port, out_dir):
             "name=ddp",
             "snapshot.probe_size=8",
             "device=cpu",
-        ],
+            "--no-progress",
+        ]
     )
-    train(cfg, progress=False)
+    sys.stdout.close()
+    assert code == 0
 
 
 def test_engine_under_two_processes(tmp_path):
@@ -168,3 +172,7 @@ def test_engine_under_two_processes(tmp_path):
     m = evaluate(model, [(x, data.test.labels)], R.Runtime(torch.device("cpu")))
     assert float(rows[0]["test_top1"]) == pytest.approx(m["top1"], abs=1e-9)
     assert len(os.listdir(run / "snapshots")) >= 2
+    # one summary, printed by rank 0, with the all-reduced accuracy (rank 1 printed 'NaN' before)
+    summary = json.loads((tmp_path / "stdout_0.txt").read_text())
+    assert summary["last_top1"] == pytest.approx(m["top1"], abs=1e-9)
+    assert (tmp_path / "stdout_1.txt").read_text() == ""
