@@ -126,11 +126,17 @@ def test_ablations_follow_the_chosen_runs():
 
 def test_ablations_zoom_axes_and_colour():
     at = open_page(ABLATIONS)
-    assert "range" not in chart_titled(at, "over seeds")["layout"]["yaxis"]
-    at.checkbox(key="abl_zoom").check().run()
-    low, _ = chart_titled(at, "over seeds")["layout"]["yaxis"]["range"]
+    low, _ = chart_titled(at, "over seeds")["layout"]["yaxis"]["range"]  # zoomed to the data by default
     assert low > 0
+    at.checkbox(key="abl_zoom").uncheck().run()
+    assert "range" not in chart_titled(at, "over seeds")["layout"]["yaxis"]
     axes = at.multiselect(key="abl_axes")
+    assert "seed" in axes.options and "seed" not in axes.value  # no seed axis by default
+    groups = next(d.value for d in at.dataframe if "Δ best" in d.value).set_index("group")
+    base = at.selectbox(key="abl_baseline").value
+    assert base == "vrm_resnet8" and groups.loc[base, "Δ best"] == 0
+    other = groups.drop(index=base).iloc[0]
+    assert other["Δ best"] == pytest.approx(other.best_mean - groups.loc[base, "best_mean"])
     at.multiselect(key="abl_axes").set_value(axes.options[:2]).run()
     pc = chart_titled(at, "Options vs accuracy")["data"][0]
     assert [d["label"] for d in pc["dimensions"]] == [*axes.options[:2], "best top1", "last top1"]

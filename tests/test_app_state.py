@@ -193,3 +193,37 @@ def test_across_runs_table_and_deltas():
     at.toggle(key="across_own").set_value(False).run()  # one set of options for every run
     _ok(at)
     assert at.slider(key="across_ratio").value == pytest.approx(0.4)
+
+
+def test_compare_heatmaps_sorted_by_class_and_real_views_by_default():
+    at = _open("views/compare.py")
+    assert at.toggle(key="compare_sort").value is True
+    import json
+
+    spec = next(
+        json.loads(e.proto.spec)
+        for e in at.get("plotly_chart")
+        if "edge lengths" in json.loads(e.proto.spec)["layout"]["title"]["text"]
+    )
+    rows = spec["data"][0]["y"]
+    run = open_run(os.path.join(DEMO_DIR, "vrm_resnet8"))
+    snap = run.snapshot("probe", run.snapshot_epochs()[-1])
+    assert len(rows) == snap.batch_size and all(r.startswith("r") for r in rows)  # real views only
+    classes = [r.split(" · ")[1] for r in rows]
+    order = [snap.classes.index(c) for c in classes]
+    assert order == sorted(order)  # grouped by class
+    at.radio(key="compare_views").set_value("real and virtual views").run()
+    spec = next(
+        json.loads(e.proto.spec)
+        for e in at.get("plotly_chart")
+        if "edge lengths" in json.loads(e.proto.spec)["layout"]["title"]["text"]
+    )
+    assert len(spec["data"][0]["y"]) == 2 * snap.batch_size
+
+
+def test_glossary_and_paper_link_are_shown():
+    at = _open("views/learn.py")
+    text = "\n".join(m.value for m in at.markdown) + "\n".join(c.value for c in at.caption)
+    assert "arxiv.org/abs/2502.20760" in text
+    for term in ("**IS**", "**IC**", "**IV**", "**REP**", "**UEP**", "**δ**", "**CKA**"):
+        assert term in text

@@ -3,17 +3,26 @@
 import streamlit as st
 
 from vrm_app import state
+from vrm_app.state.graphs import init_widget
 from vrm_app.widgets import figure, table
 from vrm_viz.figures.runs import parcoords_figure, seed_bars_figure
 from vrm_viz.runs import config_diff
-from vrm_viz.runstats import NOISE_KEYS, ablation_runs, display_frame, options_frame, seed_groups
+from vrm_viz.runstats import (
+    NOISE_KEYS,
+    ablation_runs,
+    default_axes,
+    display_frame,
+    group_deltas,
+    options_frame,
+    seed_groups,
+)
 
 st.title("Ablations")
 runs = state.runs()
 if runs is None:
     st.stop()
 by_name = {r.name: r for r in runs}
-state.follow_source("abl_runs", "abl_axes", "abl_color", "abl_zoom")
+state.follow_source("abl_runs", "abl_axes", "abl_color", "abl_zoom", "abl_baseline")
 chosen = st.multiselect(
     "Runs to compare",
     list(by_name),
@@ -46,12 +55,23 @@ else:
         "epochs, **last** = test top-1 after the final epoch; bars are the mean over the group's seeds and "
         "error bars one standard deviation (none for a single seed)."
     )
-    zoom = st.checkbox("Zoom the accuracy axis to the bars", value=False, key="abl_zoom")
+    zoom = st.checkbox("Zoom the accuracy axis to the bars", value=True, key="abl_zoom")
     figure(seed_bars_figure(groups, zoom=zoom), key="abl_seeds", filename="accuracy_over_seeds")
+    names = groups.group.tolist()
+    full = [g for g in names if by_name.get(g) is not None and by_name[g].method == "vrm"]
+    init_widget("abl_baseline", names, min(full, key=len) if full else names[0])
+    baseline = st.selectbox(
+        "Baseline for the Δ columns",
+        names,
+        key="abl_baseline",
+        help="Δ = group mean − baseline mean; Δ (paired) = mean over the seeds both ran of the per-seed "
+        "difference (cancels the seed's share of the noise).",
+    )
+    groups = group_deltas(groups, picked, baseline)
     fmt = {
-        c: st.column_config.NumberColumn(format="%.2f")
+        c: st.column_config.NumberColumn(format="%+.2f" if c.startswith("Δ") else "%.2f")
         for c in groups.columns
-        if c.endswith(("_mean", "_std"))
+        if c.endswith(("_mean", "_std")) or c.startswith("Δ")
     }
     table(groups, key="abl_groups", filename="seed_groups", column_config=fmt)
 
@@ -63,7 +83,11 @@ if len(finished) < 2 or not options:
     st.info("Needs two finished runs (at least one epoch each) with different options.")
     st.stop()
 axes = st.multiselect(
-    "Options (axes)", options, default=options[:8], key="abl_axes", help="Text options become categories."
+    "Options (axes)",
+    options,
+    default=default_axes(options),
+    key="abl_axes",
+    help="Text options become categories. `seed` is left out by default: it varies by design.",
 )
 color = st.radio("Colour lines by", ["best_top1", "last_top1"], horizontal=True, key="abl_color")
 figure(parcoords_figure(frame, axes, color=color), key="abl_parcoords", filename="options_vs_accuracy")

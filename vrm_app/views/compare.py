@@ -32,15 +32,27 @@ if not snap.has_teacher:
 opts = gs.graph_options(run, "compare")
 
 st.subheader("Edge lengths, teacher and student")
-k1, k2 = st.columns(2)
+k1, k2, k3 = st.columns(3)
 kind = k1.radio("Graph", (G.INTER_SAMPLE, G.INTER_CLASS), key="compare_kind", horizontal=True)
-sort = k2.toggle("Sort by class", key="compare_sort", disabled=kind == G.INTER_CLASS)
+gs.init_widget("compare_sort", [True, False], True)
+sort = k2.toggle(
+    "Sort by class", key="compare_sort", disabled=kind == G.INTER_CLASS, help="Group vertices by true class."
+)
+views = k3.radio(
+    "Vertices",
+    ("real views", "real and virtual views"),
+    key="compare_views",
+    horizontal=True,
+    disabled=kind == G.INTER_CLASS or not opts.virtual,
+    help="Real views only keep the matrices small enough to read; add the virtual views to see them all.",
+)
 g = gs.graph(snap, kind, opts)
-order = FG.class_order(g.vertices) if sort and kind == G.INTER_SAMPLE else list(range(len(g.labels)))
+n = g.batch_size if kind == G.INTER_SAMPLE and views == "real views" else len(g.labels)
+order = FG.class_order(g.vertices.iloc[:n]) if sort and kind == G.INTER_SAMPLE else list(range(n))
 labels = [g.labels[i] + (f" · {g.vertices['class'][i]}" if kind == G.INTER_SAMPLE else "") for i in order]
 st.caption(
     "‖x_u − x_v‖ between every two vertices of each model (z-scored logits when z-score is on); teacher and "
-    "student share one colour scale, the right panel is their difference."
+    "student share one colour scale, the last panel is their difference."
 )
 fig = FG.teacher_student_heatmaps(
     g.length_t[order][:, order],

@@ -7,13 +7,17 @@ from vrm_app.state import models as mstate
 from vrm_app.widgets import figure, table
 from vrm_viz import lesson
 from vrm_viz.figures import lesson as lfig
+from vrm_viz.glossary import PAPER, PAPER_TITLE, glossary_markdown
 from vrm_viz.spurious import vrm_options
 
 st.title("Learn VRM")
 st.caption(
     "Virtual Relation Matching, step by step, on logits saved during a real training run. Every number "
-    "comes from the trainer's own functions (vrm_train.relations) applied to those logits."
+    "comes from the trainer's own functions (vrm_train.relations) applied to those logits. "
+    f"Paper: [{PAPER_TITLE}]({PAPER})."
 )
+with st.expander("Glossary: IS, IC, IV, REP, UEP, δ, CKA"):
+    st.markdown(glossary_markdown())
 runs = state.runs()
 if runs is None:
     st.stop()
