@@ -14,7 +14,8 @@ st.caption(
     "Checkpoints this trainer did not write — a published teacher (`{'model': state_dict}`), a student trained "
     "elsewhere, an older run without snapshots — get the same snapshots the trainer saves: both models on the "
     "real and virtual views of a probe batch and of a few more batches. Files are read with "
-    "`torch.load(weights_only=True)` and never executed."
+    "`torch.load(weights_only=True)` and never executed; uploads are kept in a temporary folder only while "
+    "the snapshots are computed. The result is a named folder you can reopen any time as a runs folder."
 )
 AUTO = "recorded / detected"
 archs = [AUTO, *list_models()]
@@ -32,7 +33,7 @@ def checkpoint_input(role: str, default: str, allow_fresh: bool):
         up = st.file_uploader(
             f"{role.title()} checkpoint (.pt/.pth)", type=["pt", "pth"], key=f"open_{role}_up"
         )
-        path = live.save_upload(up, role) if up is not None else None
+        path = up  # written to a temporary folder only while computing
     arch = st.selectbox(f"{role.title()} architecture", archs, key=f"open_{role}_arch")
     if how == "fresh initialisation" and arch == AUTO:
         st.caption("A fresh student needs its architecture: choose one.")
@@ -58,14 +59,62 @@ split = b1.selectbox(
     "Split of the extra batches", ["test", "train", "val"], key="open_split", disabled=dataset == "demo"
 )
 batches = b2.number_input("Extra batches", 0, 20, 2, key="open_batches", disabled=dataset == "demo")
-batch_size = b3.number_input("Batch size", 2, 256, 32, key="open_batch_size", disabled=dataset == "demo")
+batch_size = b3.number_input("Batch size", 2, 256, 64, key="open_batch_size", disabled=dataset == "demo")
 seed = b4.number_input("Seed", 0, 10_000, 0, key="open_seed")
+
+st.subheader("Input size and normalisation")
+i1, i2 = st.columns(2)
+fixed = dataset in ("demo", "recorded")
+size_text = i1.text_input(
+    "Input size in px (empty: inferred)",
+    "",
+    key="open_image_size",
+    disabled=fixed,
+    help="Image folders are resized to this size. Inferred from the architecture family: CIFAR models were "
+    "designed for 32 px, ImageNet models for 224 px; other datasets keep their own size unless you set one.",
+)
+norm = i2.selectbox(
+    "Normalisation",
+    list(live.NORMALIZATIONS),
+    format_func=live.NORMALIZATIONS.get,
+    key="open_normalization",
+    disabled=fixed,
+    help="Per-channel mean/std the images are normalised with; they should be the ones the teacher was "
+    "trained with.",
+)
+image_size = None
+try:
+    image_size = int(size_text) if size_text.strip() else None
+    inputs = live.plan(
+        teacher,
+        t_arch,
+        s_arch,
+        dataset,
+        root,
+        image_size=image_size,
+        normalization=None if norm == "auto" else norm,
+    )
+    if inputs is not None:
+        st.info(f"The models will see: **{inputs.describe()}**.")
+    elif fixed:
+        st.caption("The demo's images or the recorded dataset fix the input: nothing to choose.")
+    else:
+        st.caption("Shown once the teacher checkpoint can be read (uploads: when computing).")
+except ValueError as e:
+    st.error(f"Input size: {e}" if "invalid literal" in str(e) else str(e))
+except live.ERRORS as e:
+    st.error(str(e))
+
+name = os.path.basename(str(getattr(student, "name", student) or s_arch or "student"))
+out = st.text_input(
+    "Result folder",
+    live.default_out(name, state.source()),
+    key="open_out",
+    help="A new folder; it opens like a run (type it, or its parent, in the sidebar's runs folder box).",
+)
 
 if st.button("Compute snapshots", type="primary", key="open_go", disabled=teacher is None):
     try:
-        t_arch = t_arch or live.recorded_arch(teacher)
-        if student is not None and s_how != "fresh initialisation":
-            s_arch = s_arch or live.recorded_arch(student)
         summary = live.compute(
             teacher=teacher,
             student=None if s_how == "fresh initialisation" else student,
@@ -77,10 +126,13 @@ if st.button("Compute snapshots", type="primary", key="open_go", disabled=teache
             batches=int(batches),
             batch_size=int(batch_size),
             seed=int(seed),
+            out=out,
+            image_size=image_size,
+            normalization=None if norm == "auto" else norm,
         )
         st.success(
             f"{len(summary['snapshots'])} snapshots of {summary['teacher']} → {summary['student']} "
-            f"(epoch {summary['epoch']}) written to {summary['out']}."
+            f"(epoch {summary['epoch']}) written to {summary['out']}; inputs: {summary['inputs']}."
         )
     except live.ERRORS as e:
         st.error(str(e))
