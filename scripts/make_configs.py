@@ -9,11 +9,17 @@ each experiment file holds only what differs: method, teacher, student, and meth
 from __future__ import annotations
 
 import os
+import sys
 
 import yaml
 
-ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
-METHODS = ("vanilla", "kd", "dkd", "dist", "rkd", "sp", "pkt", "cc", "vrm")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from vrm_train.distillers import get_method, list_methods  # noqa: E402
+
+ROOT = os.path.join(REPO, "configs")
+METHODS = tuple(list_methods())  # every registered method gets its configs
 
 # The standard CIFAR-100 teacher -> student pairs (CRD / DKD protocol).
 CIFAR_PAIRS = [
@@ -111,7 +117,7 @@ def write(path: str, data: dict, comment: str) -> None:
 
 def experiment(base: str, method: str, teacher: str | None, student: str, dataset: str, extra=None) -> dict:
     d: dict = {"_base_": base, "method": method}
-    if teacher and method != "vanilla":
+    if teacher and get_method(method).needs_teacher:
         d["teacher"] = {"name": teacher, "checkpoint": f"runs/{teacher_run(teacher, dataset)}"}
     d["model"] = {"name": student}
     if extra:
@@ -141,7 +147,7 @@ def main(root: str = ROOT) -> None:
                 if method == "dkd" and student in IMAGENET_DKD_BETA:
                     extra[method]["beta"] = IMAGENET_DKD_BETA[student]
             d = experiment("../_recipe.yaml", method, teacher, student, "imagenet", extra)
-            if method != "vanilla":  # ImageNet teachers are the published 224-px checkpoints
+            if "teacher" in d:  # ImageNet teachers are the published 224-px checkpoints
                 d["teacher"]["checkpoint"] = f"checkpoints/{teacher}_imagenet.pth"
             title = f"ImageNet {method}: {teacher} -> {student}"
             write(os.path.join(root, "imagenet", method, f"{teacher}_{student}.yaml"), d, title)
@@ -159,6 +165,4 @@ def main(root: str = ROOT) -> None:
 
 
 if __name__ == "__main__":
-    import sys
-
     main(sys.argv[1] if len(sys.argv) > 1 else ROOT)

@@ -61,13 +61,30 @@ def _train_parser(sub, name: str, help_: str) -> argparse.ArgumentParser:
     return p
 
 
+def _methods_help() -> str:
+    from vrm_train.distillers import get_method, list_methods
+
+    lines = [f"  {n:<10} {get_method(n).summary}" for n in list_methods()]
+    return "methods (config key `method`; options in the section of the same name):\n" + "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vrm-train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first (repeatable): a module of your own that registers a method "
+        "(see docs/adding_a_method.md)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub, "teacher", "train a network from scratch with cross-entropy (method=vanilla)")
     d = _train_parser(sub, "distill", "distil a student from a teacher with the config's method")
+    d.epilog = _methods_help()
+    d.formatter_class = argparse.RawDescriptionHelpFormatter
     d.add_argument(
         "--teacher",
         help="teacher: one of our run directories, or a checkpoint file (ours or a published "
@@ -267,6 +284,16 @@ def _check_arch(name: str | None, option: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--plugin", action="append", default=[])
+    plugins = pre.parse_known_args(argv)[0].plugin
+    try:
+        from vrm_train.distillers import load_plugins
+
+        load_plugins(plugins)  # before the parser is built: its help lists the registered methods
+    except ImportError as e:
+        print(f"vrm-train: error: {e}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may come before or after options (argparse stops collecting them at an option)

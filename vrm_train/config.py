@@ -15,13 +15,33 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from vrm_train.fileio import atomic_write_text
 
-METHODS = ("vanilla", "kd", "dkd", "dist", "rkd", "sp", "pkt", "cc", "vrm")
+
+def _methods():
+    """The method registry (imported on first use: the distillers import this module's ConfigError)."""
+    from vrm_train.distillers import registry
+
+    return registry
+
+
+def _default_sections() -> dict[str, Any]:
+    return {name: cls() for name, cls in _methods().method_sections().items()}
+
+
+def __getattr__(name: str) -> Any:
+    """``METHODS`` and the method sections' classes (``VRMConfig``, ...) live in the registry; these names
+    are kept importable from here."""
+    if name == "METHODS":
+        return tuple(_methods().list_methods())
+    for cls in _methods().method_sections().values():
+        if cls.__name__ == name:
+            return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _Loader(yaml.SafeLoader):
@@ -91,95 +111,11 @@ class OptimConfig:
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 5e-4
-    schedule: str = "multistep"  # multistep | cosine
+    schedule: Literal["multistep", "cosine"] = "multistep"
     milestones: list[int] = field(default_factory=lambda: [150, 180, 210])
     gamma: float = 0.1
     warmup_epochs: float = 0.0  # linear warm-up from 0, in epochs (fractions allowed)
     clip_grad_norm: float | None = None
-
-
-# Baseline weights follow the values their authors publish for CIFAR-100 (mdistiller / RepDistiller /
-# DIST_KD configs); ImageNet configs override them where the authors use other values.
-@dataclass
-class KDConfig:
-    ce_weight: float = 0.1
-    kd_weight: float = 0.9
-    temperature: float = 4.0
-
-
-@dataclass
-class DKDConfig:
-    ce_weight: float = 1.0
-    alpha: float = 1.0
-    beta: float = 8.0
-    temperature: float = 4.0
-    warmup: int = 20  # epochs of linear warm-up of the DKD term
-
-
-@dataclass
-class DISTConfig:
-    ce_weight: float = 1.0
-    beta: float = 2.0
-    gamma: float = 2.0
-    tau: float = 4.0
-
-
-@dataclass
-class RKDConfig:
-    ce_weight: float = 1.0
-    weight: float = 1.0
-    distance_weight: float = 25.0
-    angle_weight: float = 50.0
-    squared: bool = False
-    eps: float = 1e-12
-
-
-@dataclass
-class SPConfig:
-    ce_weight: float = 1.0
-    weight: float = 3000.0
-
-
-@dataclass
-class PKTConfig:
-    ce_weight: float = 1.0
-    weight: float = 30000.0
-    eps: float = 1e-7
-
-
-@dataclass
-class CCConfig:
-    ce_weight: float = 1.0
-    weight: float = 0.02
-    variant: str = "kernel"  # kernel | consecutive
-    embed_dim: int = 128
-    gamma: float = 0.4
-    order: int = 2
-
-
-@dataclass
-class VRMConfig:
-    # λ_IS, λ_IC, δ, the UEP rule and ratio were chosen by the validation-split sweep of bench/quality.py
-    # (Fashion-MNIST, 300 images/class, resnet20 -> resnet8; docs/benchmarks.md, "VRM hyper-parameter sweep",
-    # and docs/quality_sweep.csv). z-score, REP and the virtual view's strength are ablated there too.
-    ce_weight: float = 1.0
-    is_edges: str = "cross_view"  # cross_view | all | real_only
-    zscore: bool = True
-    uep: str = "cross_entropy"  # cross_entropy | joint_entropy | residual | none
-    uep_ratio: float = 0.4
-    huber_delta: float = 1.0
-    lambda_is: float = 16.0
-    lambda_ic: float = 16.0
-    ce_virtual: float = 0.0  # weight of cross-entropy on the virtual view (off by default)
-    # How the student's BatchNorm sees the two views: joint = one forward of the concatenated 2B batch (BN
-    # statistics of real + virtual images); separate = two forwards (each view normalised by its own batch
-    # statistics, running statistics updated by both); real = two forwards, the virtual view normalised with
-    # the real batch's statistics and the running statistics updated by the real view only.
-    student_bn: str = "joint"
-    kd_weight: float = 0.0  # weight of an extra classic KD term (off by default)
-    kd_temperature: float = 4.0
-    # Multi-GPU: build graphs on each process's local batch (False) or on the all-gathered global batch.
-    global_graphs: bool = False
 
 
 @dataclass
@@ -199,22 +135,30 @@ class RunConfig:
     teacher: ModelConfig | None = None
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    kd: KDConfig = field(default_factory=KDConfig)
-    dkd: DKDConfig = field(default_factory=DKDConfig)
-    dist: DISTConfig = field(default_factory=DISTConfig)
-    rkd: RKDConfig = field(default_factory=RKDConfig)
-    sp: SPConfig = field(default_factory=SPConfig)
-    pkt: PKTConfig = field(default_factory=PKTConfig)
-    cc: CCConfig = field(default_factory=CCConfig)
-    vrm: VRMConfig = field(default_factory=VRMConfig)
     snapshot: SnapshotConfig = field(default_factory=SnapshotConfig)
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: str = "off"  # off | bf16 | fp16 (CUDA only)
+    amp: Literal["off", "bf16", "fp16"] = "off"  # bf16 / fp16: CUDA only
     channels_last: bool = False
     compile: bool = False
     log_every: int = 50  # steps between progress-bar refreshes (and NaN checks)
+    # One section per registered method (``cfg.kd``, ``cfg.vrm``, ...), typed by the method's own config
+    # dataclass (vrm_train/distillers/<method>.py). Saved as top-level keys, after ``optim``.
+    sections: dict[str, Any] = field(default_factory=lambda: _default_sections(), repr=False)
+
+    def __getattr__(self, name: str) -> Any:
+        sections = self.__dict__.get("sections")
+        if sections is not None and name in sections:
+            return sections[name]
+        raise AttributeError(f"RunConfig has no key {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        sections = self.__dict__.get("sections")
+        if sections is not None and name in sections:
+            sections[name] = value
+        else:
+            super().__setattr__(name, value)
 
     def run_name(self) -> str:
         if self.name:
@@ -224,18 +168,6 @@ class RunConfig:
             parts.append(self.teacher.name)
         parts += [self.model.name, self.data.name, f"s{self.seed}"]
         return "_".join(parts)
-
-
-_CHOICES = {
-    "method": METHODS,
-    "data.name": ("cifar100", "cifar10", "fashion_mnist", "digits", "imagefolder", "synthetic"),
-    "optim.schedule": ("multistep", "cosine"),
-    "amp": ("off", "bf16", "fp16"),
-    "cc.variant": ("kernel", "consecutive"),
-    "vrm.is_edges": ("cross_view", "all", "real_only"),
-    "vrm.uep": ("cross_entropy", "joint_entropy", "residual", "none"),
-    "vrm.student_bn": ("joint", "separate", "real"),
-}
 
 
 def _strip_optional(tp: Any) -> tuple[Any, bool]:
@@ -253,6 +185,13 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if optional:
             return None
         raise ConfigError(f"config key '{key}' may not be null (expected {_type_name(inner)})")
+    if typing.get_origin(inner) is Literal:
+        allowed = typing.get_args(inner)
+        if value not in allowed:
+            raise ConfigError(
+                f"config key '{key}' must be one of {', '.join(map(str, allowed))}, got {value!r}"
+            )
+        return value
     if dataclasses.is_dataclass(inner):
         if isinstance(value, inner):
             return value
@@ -297,18 +236,41 @@ def _type_name(tp: Any) -> str:
 def _build(cls: type, values: dict, prefix: str = "") -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
+    sections = _methods().method_sections() if cls is RunConfig else {}
+    if cls is RunConfig:
+        names.discard("sections")
+    kwargs, built = {}, {}
     for k, v in values.items():
         key = f"{prefix}.{k}" if prefix else str(k)
-        if k not in names:
-            raise ConfigError(f"unknown config key '{key}'; valid keys here: {', '.join(sorted(names))}")
-        kwargs[k] = _coerce(v, hints[k], key)
+        if k in sections:
+            built[k] = _coerce(v, sections[k], key)
+        elif k in names:
+            kwargs[k] = _coerce(v, hints[k], key)
+        else:
+            valid = ", ".join(sorted(names | set(sections)))
+            raise ConfigError(f"unknown config key '{key}'; valid keys here: {valid}")
+    if cls is RunConfig:
+        kwargs["sections"] = {**_default_sections(), **built}
     return cls(**kwargs)
 
 
 def to_dict(cfg: Any) -> dict:
-    """The config as plain YAML-able data."""
-    return dataclasses.asdict(cfg)
+    """The config as plain YAML-able data (a RunConfig's method sections are top-level keys after ``optim``)."""
+    if not isinstance(cfg, RunConfig):
+        return dataclasses.asdict(cfg)
+    out = {}
+    for f in dataclasses.fields(cfg):
+        if f.name == "sections":
+            continue
+        value = getattr(cfg, f.name)
+        out[f.name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else _plain(value)
+        if f.name == "optim":
+            out.update({k: dataclasses.asdict(v) for k, v in cfg.sections.items()})
+    return out
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value
 
 
 def from_dict(values: dict) -> RunConfig:
@@ -318,29 +280,48 @@ def from_dict(values: dict) -> RunConfig:
     return cfg
 
 
+def _check_choices(obj: Any, prefix: str = "") -> None:
+    """Literal-typed keys hold one of their values (also for configs built in code, not parsed)."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value, key = getattr(obj, f.name), f"{prefix}{f.name}"
+        inner, _ = _strip_optional(hints[f.name])
+        if typing.get_origin(inner) is Literal and value is not None:
+            _coerce(value, inner, key)
+        elif dataclasses.is_dataclass(value):
+            _check_choices(value, key + ".")
+
+
 def validate(cfg: RunConfig) -> None:
     """Cross-field checks; raises :class:`ConfigError` naming the key."""
-    flat = _flatten(to_dict(cfg))
-    for key, allowed in _CHOICES.items():
-        if flat.get(key) not in allowed:
-            raise ConfigError(
-                f"config key '{key}' must be one of {', '.join(allowed)}, got {flat.get(key)!r}"
-            )
-    if cfg.method != "vanilla" and (cfg.teacher is None or not cfg.teacher.checkpoint):
+    methods = _methods()
+    if cfg.method not in methods.list_methods():
+        allowed = ", ".join(methods.list_methods())
+        raise ConfigError(f"config key 'method' must be one of {allowed}, got {cfg.method!r}")
+    from vrm_train.data import list_datasets
+
+    if cfg.data.name not in list_datasets():
+        raise ConfigError(
+            f"config key 'data.name' must be one of {', '.join(list_datasets())}, got {cfg.data.name!r}"
+        )
+    _check_choices(cfg)
+    for name, section in cfg.sections.items():
+        _check_choices(section, name + ".")
+        for problem in section.check() if hasattr(section, "check") else []:
+            raise ConfigError(problem)
+    spec = methods.get_method(cfg.method)
+    if spec.needs_teacher and (cfg.teacher is None or not cfg.teacher.checkpoint):
         raise ConfigError(f"method '{cfg.method}' needs a teacher: set teacher.name and teacher.checkpoint")
     positive = {
         "optim.epochs": cfg.optim.epochs,
         "optim.lr": cfg.optim.lr,
         "data.batch_size": cfg.data.batch_size,
         "data.eval_batch_size": cfg.data.eval_batch_size,
-        "vrm.huber_delta": cfg.vrm.huber_delta,
         "log_every": cfg.log_every,
     }
     for key, v in positive.items():
         if not v > 0:
             raise ConfigError(f"config key '{key}' must be > 0, got {v}")
-    if not 0.0 <= cfg.vrm.uep_ratio < 1.0:
-        raise ConfigError(f"config key 'vrm.uep_ratio' must be in [0, 1), got {cfg.vrm.uep_ratio}")
     if not 0 < cfg.data.virtual_magnitude < 30:
         raise ConfigError(
             f"config key 'data.virtual_magnitude' must be in (0, 30), got {cfg.data.virtual_magnitude}"
@@ -350,9 +331,9 @@ def validate(cfg: RunConfig) -> None:
             "config key 'data.corrupt_teacher_fraction' must be in [0, 1], got "
             f"{cfg.data.corrupt_teacher_fraction}"
         )
-    if cfg.data.corrupt_teacher_fraction > 0 and cfg.method == "vanilla":
+    if cfg.data.corrupt_teacher_fraction > 0 and not spec.needs_teacher:
         raise ConfigError(
-            "config key 'data.corrupt_teacher_fraction' needs a teacher; method 'vanilla' has none"
+            f"config key 'data.corrupt_teacher_fraction' needs a teacher; method '{cfg.method}' has none"
         )
     if not cfg.data.real_view_augment and cfg.data.name == "imagefolder":
         raise ConfigError(
@@ -361,25 +342,17 @@ def validate(cfg: RunConfig) -> None:
         )
     if cfg.data.virtual_num_ops < 0:
         raise ConfigError(f"config key 'data.virtual_num_ops' must be >= 0, got {cfg.data.virtual_num_ops}")
-    if cfg.method == "vrm" and cfg.data.batch_size < 2:
-        raise ConfigError("config key 'data.batch_size' must be >= 2 for VRM (relations need two samples)")
+    if cfg.data.batch_size < spec.min_batch:
+        raise ConfigError(
+            f"config key 'data.batch_size' must be >= {spec.min_batch} for method '{cfg.method}' "
+            "(its loss relates samples of a batch)"
+        )
     if cfg.amp != "off" and not cfg.device.startswith(("cuda", "auto")):
         raise ConfigError(f"config key 'amp' = {cfg.amp!r} needs a CUDA device; set amp=off on {cfg.device}")
     if sorted(cfg.optim.milestones) != cfg.optim.milestones:
         raise ConfigError(f"config key 'optim.milestones' must be increasing, got {cfg.optim.milestones}")
     if any(e < 0 for e in cfg.snapshot.epochs):
         raise ConfigError(f"config key 'snapshot.epochs' must be >= 0, got {cfg.snapshot.epochs}")
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}.{k}" if prefix else k
-        if isinstance(v, dict):
-            out.update(_flatten(v, key))
-        else:
-            out[key] = v
-    return out
 
 
 def _merge(base: dict, top: dict) -> dict:

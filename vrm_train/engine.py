@@ -25,7 +25,7 @@ from vrm_train.checkpoint import FORMAT, CheckpointError, atomic_save, load_file
 from vrm_train.config import ConfigError, RunConfig, save_config, to_dict
 from vrm_train.corruption import CorruptedTeacher, corruption_table
 from vrm_train.data import make_loader
-from vrm_train.distillers import build_distiller
+from vrm_train.distillers import build_distiller, get_method
 from vrm_train.evaluate import evaluate
 from vrm_train.fileio import atomic_write, output_errors
 from vrm_train.meters import TrainMeter, grad_norm
@@ -84,7 +84,8 @@ class Trainer:
         self.views = views_from_config(cfg.data, self.data, self.rt.device)
         nc, ch = self.data.num_classes, self.data.in_chans
         self.student = create_model(cfg.model.name, num_classes=nc, in_chans=ch)
-        teacher = load_model(cfg.teacher, num_classes=nc, in_chans=ch) if cfg.method != "vanilla" else None
+        spec = get_method(cfg.method)
+        teacher = load_model(cfg.teacher, num_classes=nc, in_chans=ch) if spec.needs_teacher else None
         self.corrupted = None  # the robustness study's teacher with fixed spurious responses
         if teacher is not None and cfg.data.corrupt_teacher_fraction > 0:
             table = corruption_table(

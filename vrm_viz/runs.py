@@ -24,6 +24,7 @@ import torch
 import yaml
 
 from vrm_train.checkpoint import CheckpointError
+from vrm_train.distillers import get_method, method_sections
 from vrm_train.rundir import RunDir
 from vrm_train.snapshots import load_snapshot
 
@@ -119,7 +120,16 @@ class Run:
     @property
     def teacher(self) -> str | None:
         t = self.config.get("teacher")
-        return t.get("name") if isinstance(t, dict) and self.method != "vanilla" else None
+        return t.get("name") if isinstance(t, dict) and self.uses_teacher else None
+
+    @property
+    def uses_teacher(self) -> bool:
+        """Whether the run's method distils from a teacher (a method not registered here: when the config
+        names one)."""
+        try:
+            return get_method(self.method).needs_teacher
+        except KeyError:
+            return isinstance(self.config.get("teacher"), dict)
 
     @property
     def dataset(self) -> str:
@@ -190,7 +200,7 @@ class Run:
         """The teacher path from the config, resolved relative to the run's parent folder when needed."""
         t = self.config.get("teacher")
         ck = t.get("checkpoint") if isinstance(t, dict) else None
-        if not ck or self.method == "vanilla":
+        if not ck or not self.uses_teacher:
             return None
         for cand in (ck, os.path.join(os.path.dirname(self.path), ck)):
             if os.path.exists(cand):
@@ -201,8 +211,8 @@ class Run:
         """The config as dotted keys without what the run does not use: other methods' sections, the
         teacher of a vanilla run, the teacher checkpoint path (it differs between machines)."""
         flat = _flatten(self.config)
-        others = {m for m in ("kd", "dkd", "dist", "rkd", "sp", "pkt", "cc", "vrm") if m != self.method}
-        unused = ("teacher.",) if self.method == "vanilla" else ("teacher.checkpoint",)
+        others = set(method_sections()) - {self.method}
+        unused = ("teacher.checkpoint",) if self.uses_teacher else ("teacher.",)
         return {k: v for k, v in flat.items() if k.split(".")[0] not in others and not k.startswith(unused)}
 
     @property
@@ -354,8 +364,9 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
             "gap": train - r.last_top1,
         }
         flat = _flatten(r.config)
+        others = set(method_sections()) - {r.method}
         for k in KEY_OPTIONS:
-            if r.method == "vrm" or not k.startswith("vrm."):
+            if k.split(".")[0] not in others:  # another method's option says nothing about this run
                 row[k] = flat.get(k)
         rows.append(row)
     return pd.DataFrame(rows)

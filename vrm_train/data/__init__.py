@@ -10,6 +10,7 @@ Usage::
     norm = Normalize(bundle.mean, bundle.std).to("cuda")
 """
 
+from . import registry as _registry
 from .augment import (
     GEOMETRIC_OPS,
     RANDAUGMENT_OPS,
@@ -42,23 +43,31 @@ from .datasets import (
 from .download import download_file, file_md5
 from .folder import ImageFolderDataset, random_resized_crop, random_resized_crop_box, resize_center_crop
 from .loaders import Batch, FolderLoader, TensorLoader, epoch_indices
-from .registry import AUGMENT_DEFAULTS, DATASETS, NORMALIZATION, DataBundle, build_data, make_loader
+from .registry import (
+    DataBundle,
+    DatasetSpec,
+    LoadRequest,
+    build_data,
+    get_dataset,
+    list_datasets,
+    make_loader,
+    register_dataset,
+)
 from .subsets import per_class_subset, train_val_split
 
 __all__ = [
-    "AUGMENT_DEFAULTS",
     "CIFAR_SPECS",
-    "DATASETS",
     "FASHION_MNIST_CLASSES",
     "GEOMETRIC_OPS",
-    "NORMALIZATION",
     "RANDAUGMENT_OPS",
     "Batch",
     "DataBundle",
     "DatasetError",
+    "DatasetSpec",
     "FolderLoader",
     "ForbiddenGlobalError",
     "ImageFolderDataset",
+    "LoadRequest",
     "Normalize",
     "OpPlan",
     "RealView",
@@ -72,6 +81,8 @@ __all__ = [
     "download_file",
     "epoch_indices",
     "file_md5",
+    "get_dataset",
+    "list_datasets",
     "load_cifar",
     "load_cifar10",
     "load_cifar100",
@@ -82,9 +93,16 @@ __all__ = [
     "random_resized_crop",
     "random_resized_crop_box",
     "read_idx",
+    "register_dataset",
     "resize_center_crop",
     "safe_unpickle",
     "synthetic",
     "to_uint8",
     "train_val_split",
 ]
+
+
+def __getattr__(name: str):
+    if name in ("AUGMENT_DEFAULTS", "DATASETS", "NORMALIZATION"):  # views over the dataset registry
+        return getattr(_registry, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

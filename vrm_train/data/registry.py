@@ -12,6 +12,7 @@ Usage::
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,34 +24,189 @@ from .folder import ImageFolderDataset
 from .loaders import FolderLoader, TensorLoader
 from .subsets import per_class_subset, train_val_split
 
-__all__ = ["AUGMENT_DEFAULTS", "DATASETS", "NORMALIZATION", "DataBundle", "build_data", "make_loader"]
-
-DATASETS = ("cifar100", "cifar10", "fashion_mnist", "digits", "imagefolder", "synthetic")
-
-#: Per-channel (mean, std) of the training images in [0, 1]. digits: measured on this package's digits
-#: training split (see :func:`load_digits`); synthetic: the nominal centre/spread of its patterns.
-NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    "cifar100": ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "imagefolder": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-    "fashion_mnist": ((0.2860,), (0.3530,)),
-    "digits": ((0.3062,), (0.3766,)),
-    "synthetic": ((0.5,), (0.25,)),
-}
-
-#: Default RealView parameters (crop padding in pixels, horizontal flip) per dataset. CIFAR: pad 4 at
-#: 32 px + flip (the standard recipe). Fashion-MNIST: pad 2 at 28 px + flip (garments are roughly
-#: mirror-symmetric). Digits: pad 1 at 8 px, no flip (digits are not mirror-symmetric). imagefolder: none,
-#: the workers already applied the random-resized crop and flip. synthetic: pad size // 8, no flip.
-AUGMENT_DEFAULTS: dict[str, tuple[int, bool]] = {
-    "cifar100": (4, True),
-    "cifar10": (4, True),
-    "fashion_mnist": (2, True),
-    "digits": (1, False),
-    "imagefolder": (0, False),
-}
+__all__ = [
+    "DataBundle",
+    "DatasetSpec",
+    "LoadRequest",
+    "build_data",
+    "get_dataset",
+    "list_datasets",
+    "make_loader",
+    "register_dataset",
+]
 
 Split = TensorImages | ImageFolderDataset
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """What a dataset's loader is asked for (the loader uses what applies to it)."""
+
+    root: str | os.PathLike | None
+    download: bool
+    url: str | None
+    md5: str | None
+    progress: bool
+    image_size: int
+    split_seed: int
+    synthetic_size: int
+    synthetic_test_size: int | None
+    synthetic_classes: int
+    synthetic_channels: int
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One dataset: how to load its train and test splits and the defaults that go with it.
+
+    ``mean``/``std``: per-channel normalisation of images in [0, 1] (one value is repeated over the
+    channels of a dataset whose channel count varies). ``crop_padding``/``flip``: the real view's default
+    augmentation (``crop_padding`` None: image size // 8). ``native_size``: the fixed image side (None: any
+    size, ``default_size`` unless ``image_size`` is given).
+    """
+
+    name: str
+    load: Callable[[LoadRequest], tuple[Split, Split]]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    crop_padding: int | None
+    flip: bool
+    native_size: int | None
+    default_size: int
+    summary: str
+
+
+_DATASETS: dict[str, DatasetSpec] = {}
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    """Add ``spec`` under ``spec.name`` (a second spec of the same name replaces the first)."""
+    _DATASETS[spec.name] = spec
+    return spec
+
+
+def list_datasets() -> list[str]:
+    return list(_DATASETS)
+
+
+def get_dataset(name: str) -> DatasetSpec:
+    if name not in _DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; valid names: {', '.join(_DATASETS)}")
+    return _DATASETS[name]
+
+
+def _cifar(name: str):
+    def load(r: LoadRequest):
+        return load_cifar(name, r.root, download=r.download, url=r.url, md5=r.md5, progress=r.progress)
+
+    return load
+
+
+def _synthetic(r: LoadRequest):
+    n_test = r.synthetic_test_size or max(1, r.synthetic_size // 4)
+    shape = (r.synthetic_classes, r.synthetic_channels, r.image_size)
+    train = synthetic(r.synthetic_size, *shape, seed=r.split_seed + 1)
+    test = synthetic(n_test, *shape, seed=r.split_seed + 2)
+    return train, test
+
+
+def _imagefolder(r: LoadRequest):
+    if r.root is None:
+        raise DatasetError("imagefolder needs root=<folder holding train/<class>/... and val/<class>/...>")
+    train = ImageFolderDataset(Path(r.root) / "train", image_size=r.image_size, train=True)
+    test = ImageFolderDataset(
+        Path(r.root) / "val", image_size=r.image_size, train=False, classes=train.classes
+    )
+    return train, test
+
+
+# Normalisation: per-channel (mean, std) of the training images in [0, 1]; digits: measured on this
+# package's digits training split (see load_digits); synthetic: the nominal centre/spread of its patterns.
+# Real-view augmentation: CIFAR pad 4 at 32 px + flip (the standard recipe); Fashion-MNIST pad 2 at 28 px +
+# flip (garments are roughly mirror-symmetric); digits pad 1 at 8 px, no flip (digits are not
+# mirror-symmetric); imagefolder none (the workers already applied the random-resized crop and flip);
+# synthetic pad size // 8, no flip.
+_BUILTIN = (
+    DatasetSpec(
+        name="cifar100",
+        load=_cifar("cifar100"),
+        mean=(0.5071, 0.4867, 0.4408),
+        std=(0.2675, 0.2565, 0.2761),
+        crop_padding=4,
+        flip=True,
+        native_size=32,
+        default_size=32,
+        summary="CIFAR-100: 100 classes, 32 px colour (archive or folder, MD5-verified download)",
+    ),
+    DatasetSpec(
+        name="cifar10",
+        load=_cifar("cifar10"),
+        mean=(0.4914, 0.4822, 0.4465),
+        std=(0.2470, 0.2435, 0.2616),
+        crop_padding=4,
+        flip=True,
+        native_size=32,
+        default_size=32,
+        summary="CIFAR-10: 10 classes, 32 px colour (archive or folder, MD5-verified download)",
+    ),
+    DatasetSpec(
+        name="fashion_mnist",
+        load=lambda r: load_fashion_mnist(r.root),
+        mean=(0.2860,),
+        std=(0.3530,),
+        crop_padding=2,
+        flip=True,
+        native_size=28,
+        default_size=28,
+        summary="Fashion-MNIST: 10 garment classes, 28 px grey (IDX files)",
+    ),
+    DatasetSpec(
+        name="digits",
+        load=lambda r: load_digits(),
+        mean=(0.3062,),
+        std=(0.3766,),
+        crop_padding=1,
+        flip=False,
+        native_size=8,
+        default_size=8,
+        summary="scikit-learn digits: 10 classes, 8 px grey",
+    ),
+    DatasetSpec(
+        name="imagefolder",
+        load=_imagefolder,
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+        crop_padding=0,
+        flip=False,
+        native_size=None,
+        default_size=224,
+        summary="ImageNet-style folders: root/train/<class>/ and root/val/<class>/",
+    ),
+    DatasetSpec(
+        name="synthetic",
+        load=_synthetic,
+        mean=(0.5,),
+        std=(0.25,),
+        crop_padding=None,
+        flip=False,
+        native_size=None,
+        default_size=16,
+        summary="synthetic patterns for tests (any size, class and channel count)",
+    ),
+)
+for _spec in _BUILTIN:
+    register_dataset(_spec)
+
+
+def __getattr__(name: str):
+    """Views over the registry kept for older callers: DATASETS, NORMALIZATION, AUGMENT_DEFAULTS."""
+    if name == "DATASETS":
+        return tuple(_DATASETS)
+    if name == "NORMALIZATION":
+        return {n: (s.mean, s.std) for n, s in _DATASETS.items()}
+    if name == "AUGMENT_DEFAULTS":
+        return {n: (s.crop_padding, s.flip) for n, s in _DATASETS.items() if s.crop_padding is not None}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -124,7 +280,7 @@ def build_data(
     synthetic_classes: int = 10,
     synthetic_channels: int = 3,
 ) -> DataBundle:
-    """Load dataset ``name`` (one of :data:`DATASETS`) and prepare its splits.
+    """Load dataset ``name`` (one of :func:`list_datasets`) and prepare its splits.
 
     ``root``: dataset location (CIFAR: folder or archive, default ``$VRM_DATA_ROOT`` or
     ``~/.cache/vrm/datasets``; fashion_mnist: default ``/usr/share/datasets/fashion-mnist``; imagefolder:
@@ -136,30 +292,25 @@ def build_data(
     ``synthetic_test_size`` (default ``synthetic_size // 4``), ``synthetic_classes``,
     ``synthetic_channels``: synthetic only. The test split is never subsampled.
     """
-    if name not in DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
-    if name in ("cifar10", "cifar100"):
-        size = _check_size(name, 32, image_size)
-        train, test = load_cifar(name, root, download=download, url=url, md5=md5, progress=progress)
-    elif name == "fashion_mnist":
-        size = _check_size(name, 28, image_size)
-        train, test = load_fashion_mnist(root)
-    elif name == "digits":
-        size = _check_size(name, 8, image_size)
-        train, test = load_digits()
-    elif name == "synthetic":
-        size = image_size or 16
-        n_test = synthetic_test_size or max(1, synthetic_size // 4)
-        train = synthetic(synthetic_size, synthetic_classes, synthetic_channels, size, seed=split_seed + 1)
-        test = synthetic(n_test, synthetic_classes, synthetic_channels, size, seed=split_seed + 2)
+    spec = get_dataset(name)
+    if spec.native_size is not None:
+        size = _check_size(name, spec.native_size, image_size)
     else:
-        if root is None:
-            raise DatasetError(
-                "imagefolder needs root=<folder holding train/<class>/... and val/<class>/...>"
-            )
-        size = image_size or 224
-        train = ImageFolderDataset(Path(root) / "train", image_size=size, train=True)
-        test = ImageFolderDataset(Path(root) / "val", image_size=size, train=False, classes=train.classes)
+        size = image_size or spec.default_size
+    request = LoadRequest(
+        root=root,
+        download=download,
+        url=url,
+        md5=md5,
+        progress=progress,
+        image_size=size,
+        split_seed=split_seed,
+        synthetic_size=synthetic_size,
+        synthetic_test_size=synthetic_test_size,
+        synthetic_classes=synthetic_classes,
+        synthetic_channels=synthetic_channels,
+    )
+    train, test = spec.load(request)
     train, val = _split(
         train,
         train.labels,
@@ -170,10 +321,11 @@ def build_data(
     )
     in_memory = isinstance(train, TensorImages)
     in_chans = int(train.images.shape[1]) if in_memory else 3
-    mean, std = NORMALIZATION[name]
-    if len(mean) != in_chans:  # synthetic with any channel count
+    mean, std = spec.mean, spec.std
+    if len(mean) != in_chans:  # one value for a dataset of any channel count
         mean, std = mean * in_chans, std * in_chans
-    padding, flip = AUGMENT_DEFAULTS.get(name, (size // 8, False))
+    padding = size // 8 if spec.crop_padding is None else spec.crop_padding
+    flip = spec.flip
     return DataBundle(
         name=name,
         train=train,

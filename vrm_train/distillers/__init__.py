@@ -1,4 +1,5 @@
-"""One thin class per method over :mod:`vrm_train.losses` / :mod:`vrm_train.relations`.
+"""One thin class per method over :mod:`vrm_train.losses` / :mod:`vrm_train.relations`, each in its own
+file that registers itself (:mod:`.registry`; how to add one: ``docs/adding_a_method.md``).
 
 distiller = build_distiller(cfg, student, teacher)
 out = distiller(x, x_v, y, epoch)   # {"losses": {...}, "metrics": {...}, "logits": ..., "relation": {...}}
@@ -6,36 +7,40 @@ out = distiller(x, x_v, y, epoch)   # {"losses": {...}, "metrics": {...}, "logit
 
 from __future__ import annotations
 
-import dataclasses
+from typing import TYPE_CHECKING
 
 from torch import nn
 
-from vrm_train.config import RunConfig
-
 from .base import Distiller, preserved_buffers
-from .feature import CC, PKT, RKD, SP
-from .logit import DIST, DKD, KD, Vanilla
-from .vrm import VRM
+from .registry import MethodSpec, get_method, list_methods, load_plugins, method_sections, register_method
 
-REGISTRY: dict[str, type[Distiller]] = {
-    "vanilla": Vanilla,
-    "kd": KD,
-    "dkd": DKD,
-    "dist": DIST,
-    "rkd": RKD,
-    "sp": SP,
-    "pkt": PKT,
-    "cc": CC,
-    "vrm": VRM,
-}
+# The built-in methods, in the order the config lists their sections. Importing a file registers it.
+from . import vanilla, kd, dkd, dist, rkd, sp, pkt, cc, vrm  # noqa: F401  isort: skip
 
-__all__ = ["REGISTRY", "Distiller", "build_distiller", "preserved_buffers"]
+if TYPE_CHECKING:
+    from vrm_train.config import RunConfig
+
+__all__ = [
+    "REGISTRY",
+    "Distiller",
+    "MethodSpec",
+    "build_distiller",
+    "get_method",
+    "list_methods",
+    "load_plugins",
+    "method_sections",
+    "preserved_buffers",
+    "register_method",
+]
+
+
+def __getattr__(name: str):
+    if name == "REGISTRY":  # name -> distiller class, a fresh copy of the live registry
+        return {n: get_method(n).distiller for n in list_methods()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_distiller(cfg: RunConfig, student: nn.Module, teacher: nn.Module | None) -> Distiller:
     """The distiller of ``cfg.method`` with its hyper-parameters from the method's config section."""
-    cls = REGISTRY[cfg.method]
-    if cfg.method == "vanilla":
-        return cls(student, None)
-    kwargs = dataclasses.asdict(getattr(cfg, cfg.method))
-    return cls(student, teacher, **kwargs)
+    spec = get_method(cfg.method)
+    return spec.distiller(student, teacher if spec.needs_teacher else None, **spec.options(cfg))

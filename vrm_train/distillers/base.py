@@ -104,6 +104,11 @@ def preserved_buffers(module: nn.Module):
                 b.copy_(s)
 
 
+def logit_relation(s, t, fs: dict, ft: dict) -> dict:
+    """The relation-snapshot inputs of a one-view method: both models' logits and pooled features."""
+    return {"s": s, "t": t, "feat_s": fs["pooled"], "feat_t": ft["pooled"]}
+
+
 def step_output(
     losses: dict, logits: torch.Tensor, metrics: dict | None = None, relation: dict | None = None
 ):
