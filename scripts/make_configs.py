@@ -73,6 +73,14 @@ IMAGENET_RECIPE = {
     "channels_last": True,
     "snapshot": {"epochs": [0, 1, 30, 100], "probe_size": 64, "train_batches": 2},
 }
+# Published per-pair options on CIFAR-100 (method -> {(teacher, student): section values}).
+CIFAR_PAIR_OPTIONS = {"reviewkd": {("resnet32x4", "resnet8x4"): {"weight": 5.0}}}  # mdistiller reviewkd.yaml
+# Config variants of a method (folder -> (method, section values)): logit standardisation as its paper's
+# README runs it (T = 2, weight 9; DKD: alpha and beta scaled by 9).
+CIFAR_VARIANTS = {
+    "kd_ls": ("kd", {"logit_stand": True, "temperature": 2.0, "kd_weight": 9.0}),
+    "dkd_ls": ("dkd", {"logit_stand": True, "temperature": 2.0, "alpha": 9.0, "beta": 72.0}),
+}
 IMAGENET_PAIRS = [("resnet34", "resnet18"), ("resnet50", "mobilenetv2")]
 # ImageNet values the method authors use instead of their CIFAR ones.
 IMAGENET_METHOD = {
@@ -131,12 +139,16 @@ def main(root: str = ROOT) -> None:
         d = {"_base_": "../_recipe.yaml", "method": "vanilla", "name": teacher_run(teacher, "cifar100")}
         d["model"] = {"name": teacher}
         write(os.path.join(root, "cifar100", "teacher", f"{teacher}.yaml"), d, f"CIFAR-100 teacher {teacher}")
-    for method in METHODS:
+    plans = [(m, m, {}) for m in METHODS] + [(f, m, o) for f, (m, o) in CIFAR_VARIANTS.items()]
+    for folder, method, options in plans:
         for teacher, student in CIFAR_PAIRS:
-            extra = {"optim": {"lr": 0.01}} if student in LIGHT_STUDENTS else None
+            extra = {"optim": {"lr": 0.01}} if student in LIGHT_STUDENTS else {}
+            section = {**options, **CIFAR_PAIR_OPTIONS.get(method, {}).get((teacher, student), {})}
+            if section:
+                extra[method] = section
             d = experiment("../_recipe.yaml", method, teacher, student, "cifar100", extra)
-            title = f"CIFAR-100 {method}: {teacher} -> {student}"
-            write(os.path.join(root, "cifar100", method, f"{teacher}_{student}.yaml"), d, title)
+            title = f"CIFAR-100 {folder}: {teacher} -> {student}"
+            write(os.path.join(root, "cifar100", folder, f"{teacher}_{student}.yaml"), d, title)
 
     write(os.path.join(root, "imagenet", "_recipe.yaml"), IMAGENET_RECIPE, "ImageNet, 100-epoch recipe")
     for method in METHODS:

@@ -5,11 +5,12 @@ import math
 import pytest
 import torch
 
+from vrm_train import losses as L
 from vrm_train.config import VRMConfig, load_config
-from vrm_train.distillers import REGISTRY, build_distiller, preserved_buffers
+from vrm_train.distillers import REGISTRY, DataInfo, build_distiller, preserved_buffers
 from vrm_train.models import create_model
 
-B, NC = 8, 5
+B, NC, N_TRAIN = 8, 5, 40
 
 
 def _setup(method, **over):
@@ -17,10 +18,13 @@ def _setup(method, **over):
     overrides = [f"method={method}"] + [f"{k}={v}" for k, v in over.items()]
     if method != "vanilla":
         overrides += ["teacher.name=resnet8", "teacher.checkpoint=unused.pt"]
+    if method == "crd" and "crd.nce_k" not in over:
+        overrides.append("crd.nce_k=16")
     cfg = load_config(None, overrides)
     student = create_model("resnet8", num_classes=NC, in_chans=1)
     teacher = create_model("resnet14", num_classes=NC, in_chans=1) if method != "vanilla" else None
-    return build_distiller(cfg, student, teacher)
+    info = DataInfo(num_classes=NC, in_chans=1, image_size=16, train_labels=torch.arange(N_TRAIN) % NC)
+    return build_distiller(cfg, student, teacher, info)
 
 
 def _batch():
@@ -39,6 +43,10 @@ EXPECTED_TERMS = {
     "pkt": {"ce", "pkt"},
     "cc": {"ce", "cc"},
     "vrm": {"ce", "vrm"},
+    "fitnet": {"ce", "fitnet"},
+    "at": {"ce", "at"},
+    "crd": {"ce", "crd"},
+    "reviewkd": {"ce", "reviewkd"},
 }
 
 
@@ -47,7 +55,8 @@ def test_contract(method):
     d = _setup(method)
     x, x_v, y = _batch()
     d.train()
-    out = d(x, x_v if d.needs_virtual else None, y, epoch=3)
+    extra = {"index": torch.arange(B) * 3} if d.needs_index else {}
+    out = d(x, x_v if d.needs_virtual else None, y, epoch=3, **extra)
     assert set(out["losses"]) == EXPECTED_TERMS[method]
     for name, v in out["losses"].items():
         assert v.dim() == 0 and torch.isfinite(v), name
@@ -128,3 +137,45 @@ def test_relation_inputs_have_no_side_effects():
         d.student(x)  # train-mode forward updates BN statistics...
     for b, saved in zip(d.student.buffers(), buffers, strict=True):
         assert torch.equal(b, saved)  # ...which the context restores
+
+
+def test_feature_methods_build_their_modules_from_a_dry_run():
+    fit = _setup("fitnet")
+    assert isinstance(fit.regressor.conv, torch.nn.Conv2d)  # resnet8 layer2 (16 px) -> resnet14 layer2: 1x1
+    assert fit.hooks_s.paths == ["layer2"] and fit.hooks_t.paths == ["layer2"]
+    review = _setup("reviewkd")
+    assert len(review.abfs) == 4 and review.shapes == [1, 4, 8, 16] and review.out_shapes == [1, 4, 8, 16]
+    extra = {id(p) for p in review.extra_modules().parameters()}
+    assert extra and extra <= {id(p) for p in review.trainable_parameters()}
+    crd = _setup("crd")
+    assert crd.crd["memory"].memory_v1.shape == (N_TRAIN, 128)
+    assert "memory.memory_v1" in crd.extra_modules().state_dict()  # the bank is saved in checkpoints
+
+
+def test_crd_negatives_come_from_other_classes():
+    d = _setup("crd", **{"crd.nce_k": 2000})
+    labels = d.sampler.labels
+    idx = torch.tensor([0, 7, 13, 39])
+    torch.manual_seed(0)
+    c = d.sampler(idx)
+    assert c.shape == (4, 2001) and torch.equal(c[:, 0], idx)  # mode exact: the sample itself first
+    assert (labels[c[:, 1:]] != labels[idx].unsqueeze(1)).all()
+    for row, i in enumerate(idx.tolist()):  # every other-class sample is reachable
+        others = (labels != labels[i]).nonzero().flatten()
+        assert set(c[row, 1:].tolist()) == set(others.tolist())
+    relax = _setup("crd", **{"crd.mode": "relax"})
+    pos = relax.sampler(idx)[:, 0]
+    assert (relax.sampler.labels[pos] == labels[idx]).all()
+
+
+def test_logit_standardisation_switch():
+    plain, ls = _setup("kd"), _setup("kd", **{"kd.logit_stand": "true"})
+    ls.load_state_dict(plain.state_dict())
+    x, _, y = _batch()
+    plain.eval(), ls.eval()
+    a, b = plain(x, None, y, epoch=1)["losses"]["kd"], ls(x, None, y, epoch=1)["losses"]["kd"]
+    with torch.no_grad():
+        s, t = plain.student(x), plain.teacher(x)
+        want = 0.9 * L.kd_loss(L.standardize_logits(s), L.standardize_logits(t), temperature=4.0)
+    torch.testing.assert_close(b, want)
+    assert not torch.allclose(a, b)

@@ -36,6 +36,7 @@ CIFAR_NAMES = [
     "ResNet18",
     "ResNet50",
 ]
+VIT_NAMES = ["deit_tiny", "deit_small"]  # 32x32 transformers, family "cifar" (no mdistiller counterpart)
 IMAGENET_NAMES = ["resnet18", "resnet34", "resnet50", "mobilenetv2"]
 # The published-layout checkpoint kept in tests/data/reference. The full reference set also has resnet8x4,
 # wrn_16_2, MobileNetV2 and ShuffleV1, left out to keep the repository small; every model's state-dict
@@ -67,10 +68,10 @@ def first_conv(model: nn.Module) -> nn.Conv2d:
 
 
 def test_registry_lists_exactly_the_contract_names():
-    assert list_models("cifar") == CIFAR_NAMES
+    assert list_models("cifar") == CIFAR_NAMES + VIT_NAMES
     assert list_models("imagenet") == IMAGENET_NAMES
-    assert list_models() == CIFAR_NAMES + IMAGENET_NAMES
-    assert {model_family(n) for n in CIFAR_NAMES} == {"cifar"}
+    assert list_models() == CIFAR_NAMES + VIT_NAMES + IMAGENET_NAMES
+    assert {model_family(n) for n in CIFAR_NAMES + VIT_NAMES} == {"cifar"}
     assert {model_family(n) for n in IMAGENET_NAMES} == {"imagenet"}
 
 

@@ -108,14 +108,18 @@ class DataConfig:
 class OptimConfig:
     epochs: int = 240
     lr: float = 0.05
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 5e-4
+    momentum: float = 0.9  # SGD only
+    nesterov: bool = False  # SGD only
+    weight_decay: float = 5e-4  # AdamW: not applied to norms, biases, position embeddings, class tokens
     schedule: Literal["multistep", "cosine"] = "multistep"
     milestones: list[int] = field(default_factory=lambda: [150, 180, 210])
     gamma: float = 0.1
     warmup_epochs: float = 0.0  # linear warm-up from 0, in epochs (fractions allowed)
     clip_grad_norm: float | None = None
+    # sgd: the CNN recipe. adamw: the transformer recipe (e.g. lr 5e-4, weight_decay 0.05, cosine, warm-up).
+    name: Literal["sgd", "adamw"] = "sgd"
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # AdamW only
+    eps: float = 1e-8  # AdamW only
 
 
 @dataclass
@@ -349,6 +353,8 @@ def validate(cfg: RunConfig) -> None:
         )
     if cfg.amp != "off" and not cfg.device.startswith(("cuda", "auto")):
         raise ConfigError(f"config key 'amp' = {cfg.amp!r} needs a CUDA device; set amp=off on {cfg.device}")
+    if len(cfg.optim.betas) != 2 or not all(0.0 <= b < 1.0 for b in cfg.optim.betas):
+        raise ConfigError(f"config key 'optim.betas' must be two numbers in [0, 1), got {cfg.optim.betas}")
     if sorted(cfg.optim.milestones) != cfg.optim.milestones:
         raise ConfigError(f"config key 'optim.milestones' must be increasing, got {cfg.optim.milestones}")
     if any(e < 0 for e in cfg.snapshot.epochs):

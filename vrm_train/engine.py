@@ -25,11 +25,12 @@ from vrm_train.checkpoint import FORMAT, CheckpointError, atomic_save, load_file
 from vrm_train.config import ConfigError, RunConfig, save_config, to_dict
 from vrm_train.corruption import CorruptedTeacher, corruption_table
 from vrm_train.data import make_loader
-from vrm_train.distillers import build_distiller, get_method
+from vrm_train.distillers import DataInfo, build_distiller, get_method
 from vrm_train.evaluate import evaluate
 from vrm_train.fileio import atomic_write, output_errors
 from vrm_train.meters import TrainMeter, grad_norm
 from vrm_train.models import create_model
+from vrm_train.optim import build_optimizer
 from vrm_train.resume import record_changes
 from vrm_train.rundir import RunDir
 from vrm_train.runstart import Claim, claim, committed_rows, epoch_of
@@ -95,7 +96,8 @@ class Trainer:
                 seed=cfg.data.corrupt_teacher_seed,
             )
             teacher = self.corrupted = CorruptedTeacher(teacher, table)
-        self.distiller = build_distiller(cfg, self.student, teacher).to(self.rt.device)
+        info = DataInfo(nc, ch, self.data.image_size, self.data.train.labels)
+        self.distiller = build_distiller(cfg, self.student, teacher, info).to(self.rt.device)
         if cfg.channels_last:
             self.distiller.to(memory_format=torch.channels_last)
         if cfg.compile:
@@ -104,13 +106,7 @@ class Trainer:
         if self.rt.distributed:
             ids = [self.rt.device.index] if self.rt.device.type == "cuda" else None
             self.model = DistributedDataParallel(self.distiller, device_ids=ids)
-        self.optimizer = torch.optim.SGD(
-            self.distiller.trainable_parameters(),
-            lr=cfg.optim.lr,
-            momentum=cfg.optim.momentum,
-            nesterov=cfg.optim.nesterov,
-            weight_decay=cfg.optim.weight_decay,
-        )
+        self.optimizer = build_optimizer(cfg.optim, self.distiller)
         self.scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
         self.train_loader = make_loader(
             self.data,
@@ -345,7 +341,8 @@ class Trainer:
             if self.corrupted is not None:
                 self.corrupted.index = batch.index
             with R.autocast(rt, cfg.amp):
-                out = self.model(x, x_v, batch.labels, epoch)
+                extra = {"index": batch.index} if self.distiller.needs_index else {}
+                out = self.model(x, x_v, batch.labels, epoch, **extra)
             if self.corrupted is not None:
                 self.corrupted.index = None  # snapshots and evaluation see the clean teacher
             loss = sum(out["losses"].values())

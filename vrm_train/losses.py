@@ -16,7 +16,16 @@ Notation: ``B`` batch size, ``C`` classes, ``D`` feature size, ``softmax`` over 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["cc_loss", "dist_loss", "dkd_loss", "kd_loss", "pkt_loss", "rkd_loss", "sp_loss"]
+__all__ = [
+    "cc_loss",
+    "dist_loss",
+    "dkd_loss",
+    "kd_loss",
+    "pkt_loss",
+    "rkd_loss",
+    "sp_loss",
+    "standardize_logits",
+]
 
 _DKD_MASK = 1000.0  # logit offset that removes the target class from the NCKD distributions
 _DIST_EPS = 1e-8  # added to the denominator of the Pearson correlation, as in DIST
@@ -49,6 +58,20 @@ def _batch_pair(fn: str, f_s: torch.Tensor, f_t: torch.Tensor, *, exact_dim: int
         raise ValueError(f"{fn}: batch sizes differ: {f_s.shape[0]} vs {f_t.shape[0]}")
     if f_s.shape[0] < min_batch:
         raise ValueError(f"{fn}: needs a batch of at least {min_batch}, got {f_s.shape[0]}")
+
+
+_LS_EPS = 1e-7  # added to the standard deviation, as in the logit-standardisation code
+
+
+def standardize_logits(z: torch.Tensor) -> torch.Tensor:
+    """Sun et al. CVPR 2024, "Logit Standardization in Knowledge Distillation": z-score each row.
+
+    ``(z − mean(z)) / (1e-7 + std(z))`` over the last dimension, with the unbiased (N − 1) standard
+    deviation and the 1e-7 added to the std, as the paper's code. Nothing is detached: gradients flow
+    through the mean and std. Apply it to student and teacher logits before dividing by the temperature
+    (KD, DKD and DIST take it as the config switch ``logit_stand``).
+    """
+    return (z - z.mean(-1, keepdim=True)) / (_LS_EPS + z.std(-1, keepdim=True))
 
 
 def kd_loss(s: torch.Tensor, t: torch.Tensor, *, temperature: float) -> torch.Tensor:

@@ -11,17 +11,18 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
-from .base import Distiller, preserved_buffers
+from .base import DataInfo, Distiller, preserved_buffers
 from .registry import MethodSpec, get_method, list_methods, load_plugins, method_sections, register_method
 
 # The built-in methods, in the order the config lists their sections. Importing a file registers it.
-from . import vanilla, kd, dkd, dist, rkd, sp, pkt, cc, vrm  # noqa: F401  isort: skip
+from . import vanilla, kd, dkd, dist, rkd, sp, pkt, cc, vrm, fitnet, at, crd, reviewkd  # noqa: F401  isort: skip
 
 if TYPE_CHECKING:
     from vrm_train.config import RunConfig
 
 __all__ = [
     "REGISTRY",
+    "DataInfo",
     "Distiller",
     "MethodSpec",
     "build_distiller",
@@ -40,7 +41,13 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def build_distiller(cfg: RunConfig, student: nn.Module, teacher: nn.Module | None) -> Distiller:
-    """The distiller of ``cfg.method`` with its hyper-parameters from the method's config section."""
+def build_distiller(
+    cfg: RunConfig, student: nn.Module, teacher: nn.Module | None, data: DataInfo | None = None
+) -> Distiller:
+    """The distiller of ``cfg.method`` with its hyper-parameters from the method's config section,
+    bound to ``data`` when given (methods with data-dependent modules need it: FitNet, ReviewKD, CRD)."""
     spec = get_method(cfg.method)
-    return spec.distiller(student, teacher if spec.needs_teacher else None, **spec.options(cfg))
+    distiller = spec.distiller(student, teacher if spec.needs_teacher else None, **spec.options(cfg))
+    if data is not None:
+        distiller.bind(data)
+    return distiller

@@ -18,15 +18,30 @@ from __future__ import annotations
 
 import abc
 import contextlib
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vrm_train import losses as L
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a distiller may need to know about the training data before the first step (shapes of
+    dry-run features, the memory bank of CRD): given to :meth:`Distiller.bind`."""
+
+    num_classes: int
+    in_chans: int
+    image_size: int
+    train_labels: torch.Tensor  # int64 [N], the labels of the training split in dataset order
+
 
 class Distiller(nn.Module, abc.ABC):
     needs_virtual = False  # forward needs the virtual view x_v
     needs_teacher = True
+    needs_index = False  # forward takes index=<the batch's positions in the training set> (CRD)
 
     def __init__(self, student: nn.Module, teacher: nn.Module | None, ce_weight: float = 1.0):
         super().__init__()
@@ -45,6 +60,10 @@ class Distiller(nn.Module, abc.ABC):
         if self.teacher is not None:
             self.teacher.eval()  # frozen whatever the caller does
         return self
+
+    def bind(self, data: DataInfo) -> None:
+        """Build what depends on the data (regressors sized by a dry run, memory banks); before the
+        optimizer is created. Methods that need nothing of the data keep this no-op."""
 
     def extra_modules(self) -> nn.ModuleDict:
         """Trainable modules of the method beyond the student (saved in checkpoints)."""
@@ -102,6 +121,15 @@ def preserved_buffers(module: nn.Module):
         with torch.no_grad():
             for b, s in zip(module.buffers(), saved, strict=True):
                 b.copy_(s)
+
+
+def loss_logits(s: torch.Tensor, t: torch.Tensor, standardize: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Student and teacher logits in float32 for a logit loss, z-scored per row when ``standardize``
+    (logit standardisation, :func:`vrm_train.losses.standardize_logits`)."""
+    s, t = s.float(), t.float()
+    if standardize:
+        return L.standardize_logits(s), L.standardize_logits(t)
+    return s, t
 
 
 def logit_relation(s, t, fs: dict, ft: dict) -> dict:

@@ -1,4 +1,5 @@
-"""Model zoo: the CIFAR architectures of the distillation benchmarks and four ImageNet ones.
+"""Model zoo: the CIFAR architectures of the distillation benchmarks (with DeiT-Tiny/-Small students for
+32×32 inputs, patch 4) and four ImageNet ones.
 
 ::
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import imagenet, mobilenetv2, resnet_cifar, resnetv2_cifar, shufflenetv1, shufflenetv2, vgg, wrn
+from . import deit, imagenet, mobilenetv2, resnet_cifar, resnetv2_cifar, shufflenetv1, shufflenetv2, vgg, wrn
 from ._base import Features, ZooModel
 
 __all__ = ["Features", "ZooModel", "create_model", "list_models", "model_family"]
@@ -48,6 +49,7 @@ _FAMILIES: dict[str, dict[str, _Builder]] = {
         shufflenetv1.MODELS,
         shufflenetv2.MODELS,
         resnetv2_cifar.MODELS,
+        deit.MODELS,
     ),
     "imagenet": imagenet.MODELS,
 }

@@ -33,6 +33,7 @@ class ZooModel(nn.Module, abc.ABC):
     """Base class of all zoo models: logits by default, ``(logits, Features)`` on request.
 
     Attributes:
+        stage_paths: module paths of the stage outputs (``maps[1:]``), for hook-based feature methods.
         num_classes: size of the classifier output.
         num_features: ``D``, the width of the pooled vector that feeds the classifier.
         in_chans: number of input channels taken by the first convolution.
@@ -41,6 +42,9 @@ class ZooModel(nn.Module, abc.ABC):
     num_classes: int
     num_features: int
     in_chans: int
+    #: Module paths whose outputs are the stage outputs ``feats["maps"][1:]`` (every stage after the stem),
+    #: for feature methods that take features with forward hooks (:mod:`vrm_train.features`).
+    stage_paths: tuple[str, ...] = ()
 
     @abc.abstractmethod
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:

@@ -87,6 +87,8 @@ class ImageNetResNet(ZooModel):
         self.fc = nn.Linear(self.num_features, num_classes)
         init_weights(self)
 
+    stage_paths = ("layer1", "layer2", "layer3", "layer4")
+
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         f0 = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         f1 = self.layer1(f0)
@@ -170,6 +172,7 @@ class ImageNetMobileNetV2(ZooModel):
                 self._map_indices += (len(features) - 1,)
         features.append(_conv_bn_relu6(channels, self.num_features, kernel=1))
         self.features = nn.Sequential(*features)
+        self.stage_paths = tuple(f"features.{i}" for i in self._map_indices[1:])
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.num_features, num_classes))
         init_weights(self, linear_std=0.01)
 

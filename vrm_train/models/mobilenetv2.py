@@ -79,6 +79,8 @@ class CifarMobileNetV2(ZooModel):
         self.classifier = nn.Sequential(nn.Linear(self.num_features, num_classes))
         init_weights(self, linear_std=0.01)
 
+    stage_paths = tuple(f"blocks.{i}" for i in _MAP_STAGES)
+
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         out = self.conv1(x)
         maps = [out]

@@ -62,6 +62,8 @@ class CifarResNet(ZooModel):
     ``widths[3]`` features.
     """
 
+    stage_paths = ("layer1", "layer2", "layer3")
+
     def __init__(self, depth: int, widths: list[int], num_classes: int = 100, in_chans: int = 3):
         super().__init__()
         if (depth - 2) % 6 != 0:

@@ -93,6 +93,8 @@ class CifarResNetV2(ZooModel):
         self.linear = nn.Linear(self.num_features, num_classes)
         init_weights(self)
 
+    stage_paths = ("layer1", "layer2", "layer3", "layer4")
+
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         f0 = torch.relu(self.bn1(self.conv1(x)))
         f1 = self.layer1(f0)

@@ -98,6 +98,8 @@ class ShuffleNetV2(ZooModel):
         self.linear = nn.Linear(widths[3], num_classes)
         init_weights(self)
 
+    stage_paths = ("layer1", "layer2", "layer3")
+
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         f0 = torch.relu(self.bn1(self.conv1(x)))
         f1 = self.layer1(f0)

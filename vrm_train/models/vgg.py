@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ._base import ZooModel, global_pool, init_weights
@@ -43,6 +42,8 @@ def _make_block(widths: list[int], in_channels: int) -> nn.Sequential:
 class VGG(ZooModel):
     """``maps`` = the ReLU outputs of blocks 0-4 (before their pools); ``pooled`` has 512 features."""
 
+    stage_paths = ("acts.1", "acts.2", "acts.3", "acts.4")
+
     def __init__(self, cfg: list[list[int]], num_classes: int = 100, in_chans: int = 3):
         super().__init__()
         self.num_classes = num_classes
@@ -55,16 +56,18 @@ class VGG(ZooModel):
         self.block3 = _make_block(cfg[3], cfg[2][-1])
         self.block4 = _make_block(cfg[4], cfg[3][-1])
         self.pool = nn.MaxPool2d(2, 2)
+        # The blocks' final ReLUs as modules (no weights), so forward hooks reach the post-ReLU maps.
+        self.acts = nn.ModuleList(nn.ReLU() for _ in range(5))
         self.classifier = nn.Linear(self.num_features, num_classes)
         init_weights(self, linear_std=0.01)
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         pool_after_block3 = x.shape[-2] == 64
-        f0 = F.relu(self.block0(x))
-        f1 = F.relu(self.block1(self.pool(f0)))
-        f2 = F.relu(self.block2(self.pool(f1)))
-        f3 = F.relu(self.block3(self.pool(f2)))
-        f4 = F.relu(self.block4(self.pool(f3) if pool_after_block3 else f3))
+        f0 = self.acts[0](self.block0(x))
+        f1 = self.acts[1](self.block1(self.pool(f0)))
+        f2 = self.acts[2](self.block2(self.pool(f1)))
+        f3 = self.acts[3](self.block3(self.pool(f2)))
+        f4 = self.acts[4](self.block4(self.pool(f3) if pool_after_block3 else f3))
         return global_pool(f4), [f0, f1, f2, f3, f4]
 
     def forward_head(self, pooled: torch.Tensor) -> torch.Tensor:

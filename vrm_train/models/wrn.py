@@ -82,6 +82,8 @@ class WideResNet(ZooModel):
         init_weights(self)
         nn.init.zeros_(self.fc.bias)
 
+    stage_paths = ("block1", "block2", "relu")  # relu(bn1(block3)): the last map
+
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         f0 = self.conv1(x)
         f1 = self.block1(f0)
