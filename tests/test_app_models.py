@@ -74,9 +74,10 @@ def test_attributions_method_and_samples_change_the_maps():
     at = _page("attributions")
     first = _charts(at)[0]
     assert len(at.dataframe[0].value) == 6  # 3 samples x (teacher, student)
-    at.radio(key="attr_method").set_value("saliency").run()
+    assert first["layout"]["coloraxis"]["cmin"] == 0.0  # saliency by default: |gradient| >= 0
+    at.radio(key="attr_method").set_value("integrated_gradients").run()
     _clean(at)
-    assert _charts(at)[0]["layout"]["coloraxis"]["cmin"] == 0.0 != first["layout"]["coloraxis"]["cmin"]
+    assert _charts(at)[0]["layout"]["coloraxis"]["cmin"] != 0.0
     at.multiselect(key="attr_samples").set_value([5]).run()
     _clean(at)
     assert at.dataframe[0].value["sample"].tolist() == [5, 5]

@@ -93,7 +93,9 @@ def test_score_histogram_and_delta_figures(vrm, runs):
     g = G.inter_sample_graph(snap, G.GraphOptions(uep_ratio=0.25))
     cut = X.score_cutoff(g)
     fig = FX.score_histogram_figure(g.edges, cut, rule="cross_entropy", highlight=1.0)
-    assert sum(len(t.x) for t in fig.data) == g.n_edges
+    assert sum(sum(t.y) for t in fig.data) == g.n_edges
+    kept_bar = next(t for t in fig.data if t.name.startswith("kept"))
+    assert max(x for x, y in zip(kept_bar.x, kept_bar.y, strict=True) if y) < cut + kept_bar.width
     assert {t.name for t in fig.data} == {f"kept ({g.n_kept})", f"pruned ({g.n_pruned})"}
     assert [s.x0 for s in fig.layout.shapes] == [cut, 1.0]
     probs = X.endpoint_probabilities(snap, g, [0, snap.batch_size + 1])

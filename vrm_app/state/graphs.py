@@ -40,10 +40,23 @@ def _mtime(snap: Snapshot) -> float:
     return os.path.getmtime(snap.path)
 
 
-def _snapshots(run: Run) -> tuple[tuple[str, float], ...]:
-    """(path, mtime) of every snapshot of ``run``: the cache key of the run-wide computations."""
-    paths = run.snapshots.sort_values(["kind", "batch", "epoch"]).path.tolist()
-    return tuple((p, os.path.getmtime(p)) for p in paths if os.path.exists(p))
+def _source(kind: str, batch: int) -> str:
+    return "probe" if kind == "probe" else f"train b{batch}"
+
+
+def snapshot_sources(run: Run) -> list[str]:
+    """The batches ``run`` saved snapshots of: "probe", "train b0", … (the evolutions' ``source``)."""
+    return sorted({_source(k, int(b)) for k, b in zip(run.snapshots.kind, run.snapshots.batch, strict=True)})
+
+
+def _snapshots(run: Run, sources: list[str] | None = None) -> tuple[tuple[str, float], ...]:
+    """(path, mtime) of the snapshots of ``run`` (of the batches ``sources``, default all): the cache key of
+    the run-wide computations."""
+    snaps = run.snapshots.sort_values(["kind", "batch", "epoch"])
+    if sources is not None:
+        keep = [_source(k, int(b)) in sources for k, b in zip(snaps.kind, snaps.batch, strict=True)]
+        snaps = snaps[keep]
+    return tuple((p, os.path.getmtime(p)) for p in snaps.path.tolist() if os.path.exists(p))
 
 
 def _computed(kind: str) -> str:
@@ -139,21 +152,23 @@ def _evolution(what: str, snaps: tuple, opts: tuple) -> tuple[pd.DataFrame, list
     return fn(loaded, G.GraphOptions(*opts), build=graph), broken
 
 
-def _evolution_of(what: str, run: Run, opts: G.GraphOptions) -> pd.DataFrame:
-    df, broken = _evolution(what, _snapshots(run), astuple(opts))
+def _evolution_of(what: str, run: Run, opts: G.GraphOptions, sources: list[str] | None) -> pd.DataFrame:
+    df, broken = _evolution(what, _snapshots(run, sources), astuple(opts))
     if broken:
         st.warning("Left out unreadable snapshot files: " + "; ".join(broken))
     return df
 
 
-def agreement_evolution(run: Run, opts: G.GraphOptions) -> pd.DataFrame:
-    """Teacher–student agreement metrics of every snapshot of ``run`` (one row per snapshot)."""
-    return _evolution_of("agreement", run, opts)
+def agreement_evolution(run: Run, opts: G.GraphOptions, sources: list[str] | None = None) -> pd.DataFrame:
+    """Teacher–student agreement metrics of the snapshots of ``run`` (of the batches ``sources``; default
+    all), one row per snapshot. Only the chosen batches are recomputed: moving a slider stays fast."""
+    return _evolution_of("agreement", run, opts, sources)
 
 
-def pruning_evolution(run: Run, opts: G.GraphOptions) -> pd.DataFrame:
-    """Where UEP prunes, for every snapshot of ``run`` (long table: snapshot × category)."""
-    return _evolution_of("pruning", run, opts)
+def pruning_evolution(run: Run, opts: G.GraphOptions, sources: list[str] | None = None) -> pd.DataFrame:
+    """Where UEP prunes, for the snapshots of ``run`` (of the batches ``sources``; long table: snapshot ×
+    category)."""
+    return _evolution_of("pruning", run, opts, sources)
 
 
 # ---------------------------------------------------------------- shared controls

@@ -51,7 +51,7 @@ with c1:
 with c2:
     method = st.radio(
         "Method",
-        ["integrated_gradients", "saliency"],
+        ["saliency", "integrated_gradients"],  # saliency first: one backward pass, the page opens fast
         horizontal=True,
         key="attr_method",
         format_func=lambda m: "Integrated Gradients" if m.startswith("int") else "Saliency",

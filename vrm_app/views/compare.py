@@ -111,7 +111,6 @@ figure(
 
 st.subheader("Across epochs")
 st.caption("The same metrics on every snapshot of the run: the probe batch and the logged training batches.")
-evolution = gs.agreement_evolution(run, opts)
 m1, m2 = st.columns([3, 1])
 chosen = m1.multiselect(
     "Metrics",
@@ -120,9 +119,10 @@ chosen = m1.multiselect(
     format_func=C.METRICS.get,
     key="compare_evolution_metrics",
 )
-sources = sorted(set(evolution.source))
+sources = gs.snapshot_sources(run)
 gs.init_widget("compare_evolution_sources", sources, sources[:1])
 shown = m2.multiselect("Batches", sources, key="compare_evolution_sources")
+evolution = gs.agreement_evolution(run, opts, shown)
 if chosen and shown:
     long = C.long_metrics(evolution[evolution.source.isin(shown)], chosen)
     title = "Agreement across the run's snapshots"

@@ -130,13 +130,13 @@ table(summary, key="pruned_summary_rows", filename=f"{run.name}_pruning_summary"
 
 st.subheader("Across epochs and batches")
 st.caption("The same breakdown on every snapshot of the run (probe batch and logged training batches).")
-evolution = gs.pruning_evolution(run, opts)
+sources = gs.snapshot_sources(run)
 e1, e2 = st.columns([2, 1])
-groups = [x for x in dict.fromkeys(evolution.group) if x != "all"]
-group = e1.radio("Breakdown", groups, key="pruned_group", horizontal=True)
-sources = sorted(set(evolution.source))
 gs.init_widget("pruned_sources", sources, sources[:1])
 chosen = e2.multiselect("Batches", sources, key="pruned_sources")
+evolution = gs.pruning_evolution(run, opts, chosen)
+groups = [x for x in dict.fromkeys(evolution.group) if x != "all"] or ["pair"]
+group = e1.radio("Breakdown", groups, key="pruned_group", horizontal=True)
 d = evolution[(evolution.group == group) & evolution.source.isin(chosen)]
 if len(d):
     title = f"Pruned fraction by {group}, per snapshot"

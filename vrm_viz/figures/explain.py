@@ -24,17 +24,22 @@ def score_histogram_figure(
     scores = edges.score.to_numpy(dtype=float)
     finite = scores[np.isfinite(scores)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    size = (hi - lo) / bins if hi > lo else 1.0
+    edges_ = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+    mids, width = (edges_[:-1] + edges_[1:]) / 2, edges_[1] - edges_[0]
     fig = go.Figure()
     for status, color in (("kept", KEPT), ("pruned", PRUNED)):
-        sel = edges.score[edges.status == status].dropna()
+        sel = scores[(edges.status == status).to_numpy() & np.isfinite(scores)]
+        counts, _ = np.histogram(
+            sel, bins=edges_
+        )  # binned here: the figure holds 2·bins numbers, not B² scores
         fig.add_trace(
-            go.Histogram(
-                x=sel,
-                name=f"{status} ({len(sel)})",
+            go.Bar(
+                x=mids,
+                y=counts,
+                width=width,
+                name=f"{status} ({sel.size})",
                 marker_color=color,
-                xbins=dict(start=lo, end=hi + size, size=size),
-                hovertemplate=f"{status}<br>score %{{x}}<br>%{{y}} edges<extra></extra>",
+                hovertemplate=f"{status}<br>score ≈ %{{x:.3g}}<br>%{{y}} edges<extra></extra>",
             )
         )
     if cutoff is not None:
