@@ -9,12 +9,15 @@ import torch
 from vrm_train.config import VRMConfig
 from vrm_viz.runs import DEMO_DIR, open_run
 from vrm_viz.spurious import (
+    UEP_HELPS_PRESET,
     corrupt_teacher,
+    experiment,
     leak_summary,
     logit_gradients,
     loss_functions,
     spurious_gradients,
     uep_pruned_edges,
+    uep_verdict,
     vrm_options,
 )
 
@@ -211,3 +214,78 @@ def test_demo_training_batch():
     assert summary.loc["kd", "mean_change_others"] == 0.0
     for loss in ("rkd", "dist", "vrm_no_pruning", "vrm"):
         assert summary.loc[loss, "mean_change_others"] > 0.0
+
+
+def _summary(with_, without):
+    return pd.DataFrame(
+        {"loss": ["vrm_no_pruning", "vrm"], "mean_change_others": [without, with_], "label": ["a", "b"]}
+    )
+
+
+def test_verdict_says_what_the_numbers_say():
+    good = uep_verdict(_summary(0.005, 0.010), uep="teacher_student", uep_ratio=0.4)
+    assert good["helps"] and good["text"].startswith("UEP helps here")
+    assert "0.005" in good["text"] and "0.01" in good["text"] and "-50%" in good["text"]
+    bad = uep_verdict(_summary(0.016, 0.012), uep="cross_entropy", uep_ratio=0.4)
+    assert not bad["helps"] and bad["text"].startswith("UEP does not help here")
+    assert "cannot see that the teacher is wrong" in bad["text"] and "+33%" in bad["text"]
+    same = uep_verdict(_summary(0.01, 0.01), uep="joint_entropy", uep_ratio=0.0)
+    assert not same["helps"] and "changes nothing" in same["text"]
+
+
+def _page_batch(run, which):
+    """The Learn VRM page's batch: its default (the first training snapshot) or the preset's (last probe)."""
+    if which == "probe":
+        return run.snapshot("probe", run.snapshot_epochs("probe")[-1])
+    snaps = run.snapshots.sort_values(["kind", "epoch", "batch"], ascending=[False, True, True])
+    kind, epoch, batch = next(snaps[["kind", "epoch", "batch"]].itertuples(index=False, name=None))
+    return run.snapshot(kind, int(epoch), int(batch))
+
+
+def _page_experiment(run, snap, uep, ratio, sample=0, size=16):
+    b = slice(0, min(size, snap.batch_size))
+    return experiment(
+        snap.s[b],
+        snap.s_v[b],
+        snap.t[b],
+        snap.t_v[b],
+        run.config,
+        sample=sample,
+        wrong_class=int(snap.t[0].argmin()),
+        strength=1.0,
+        uep=uep,
+        uep_ratio=ratio,
+    )
+
+
+def _mean_change_others(df, loss):
+    d = df[df.loss == loss]
+    return float(d.loc[~d.corrupted, "change"].mean())
+
+
+def test_page_defaults_the_text_agrees_with_the_numbers():
+    """At the page's defaults (the run's rule, cross_entropy at 0.4, on the first training batch) UEP makes
+    the corrupted response reach the other samples more, not less; the page's text must say so."""
+    run = open_run(f"{DEMO_DIR}/vrm_resnet8")
+    opts = vrm_options(run.config)
+    res = _page_experiment(run, _page_batch(run, "train"), opts["uep"], opts["uep_ratio"])
+    with_, without = (_mean_change_others(res["samples"], k) for k in ("vrm", "vrm_no_pruning"))
+    assert with_ > without
+    assert not res["verdict"]["helps"] and res["verdict"]["text"].startswith("UEP does not help")
+
+
+def test_preset_is_a_case_where_uep_helps():
+    """The preset the page offers (teacher_student, last probe batch) does protect the other samples."""
+    run = open_run(f"{DEMO_DIR}/vrm_resnet8")
+    p = UEP_HELPS_PRESET
+    res = _page_experiment(run, _page_batch(run, "probe"), p["uep"], p["uep_ratio"], p["sample"], p["size"])
+    with_, without = (_mean_change_others(res["samples"], k) for k in ("vrm", "vrm_no_pruning"))
+    assert with_ < without
+    assert res["verdict"]["helps"] and res["verdict"]["text"].startswith("UEP helps")
+    pruned, total = res["pruned"]
+    assert pruned > total / 3  # it helps by pruning the corrupted sample's edges
+    # the student-only rule at the same setting cannot see the wrong teacher
+    ce = _page_experiment(
+        run, _page_batch(run, "probe"), "cross_entropy", p["uep_ratio"], p["sample"], p["size"]
+    )
+    assert not ce["verdict"]["helps"]

@@ -3,11 +3,15 @@
 One sample's teacher prediction is corrupted; we compare, for each distillation loss, the gradient every
 sample's student logits receive with the clean teacher and with the corrupted one. A per-sample loss (KD)
 confines the change to the corrupted sample; relation losses (RKD, DIST, VRM) pass it on to the others.
-VRM's unreliable-edge pruning (UEP) can cut it off when it prunes the corrupted sample's edges.
+VRM's unreliable-edge pruning (UEP) can cut it off only when it prunes the corrupted sample's edges: the
+student-only scores (cross_entropy, joint_entropy) cannot see a wrong teacher, teacher_student can.
+:func:`uep_verdict` says in words whether UEP helped for the numbers at hand; :data:`UEP_HELPS_PRESET` is a
+setting where it does on the demo run (a test keeps the claim true).
 
-    fns = loss_functions(run.config, uep_ratio=0.3)
+    fns = loss_functions(run.config, uep_ratio=0.3, uep="teacher_student")
     df = spurious_gradients(s, s_v, t, t_v, sample=2, wrong_class=7, strength=1.0, losses=fns)
-    leak_summary(df)        # per loss: change at the corrupted sample, mean change elsewhere, their ratio
+    summary = leak_summary(df)   # per loss: change at the corrupted sample, mean change elsewhere, their ratio
+    uep_verdict(summary, uep="teacher_student", uep_ratio=0.3)["text"]
 
 Gradients are taken with autograd in float64 w.r.t. the student logits (both views for VRM, which uses
 them; KD, RKD and DIST see the real view only, as they do in training). RKD is applied to the logits, not
@@ -32,16 +36,26 @@ from vrm_train.relations import rep_candidates, uep_mask, uep_scores, vrm_loss
 
 __all__ = [
     "LOSS_LABELS",
+    "SCORED_RULES",
+    "UEP_HELPS_PRESET",
     "corrupt_teacher",
+    "experiment",
     "leak_summary",
     "logit_gradients",
     "loss_functions",
     "spurious_gradients",
     "uep_pruned_edges",
+    "uep_verdict",
     "vrm_options",
 ]
 
 LossFn = Callable[[Tensor, Tensor | None, Tensor, Tensor | None], Tensor]
+
+# The Learn VRM page's "case where UEP helps": the teacher–student score at this ratio, on the demo's VRM run
+# (the probe batch of the last epoch, its first 16 samples, sample 0 corrupted towards its least likely
+# class). On the page's default batch (training batch 0 of epoch 1, an untrained student) no rule helps.
+UEP_HELPS_PRESET = {"uep": "teacher_student", "uep_ratio": 0.4, "sample": 0, "strength": 1.0, "size": 16}
+SCORED_RULES = ("cross_entropy", "joint_entropy", "teacher_student")
 
 LOSS_LABELS = {
     "kd": "KD (per sample)",
@@ -87,21 +101,25 @@ def vrm_options(config: dict | None = None) -> dict:
     """The run's vrm section over the typed config's defaults, with ``uep`` replaced by cross_entropy
     when the run's rule prunes no fixed ratio of edges ("none", "residual")."""
     vrm = _section(config, "vrm", VRMConfig)
-    if vrm["uep"] not in ("cross_entropy", "joint_entropy"):
+    if vrm["uep"] not in SCORED_RULES:
         vrm["uep"] = "cross_entropy"
     return vrm
 
 
-def loss_functions(config: dict | None = None, *, uep_ratio: float | None = None) -> dict[str, LossFn]:
+def loss_functions(
+    config: dict | None = None, *, uep_ratio: float | None = None, uep: str | None = None
+) -> dict[str, LossFn]:
     """The losses compared, keyed as :data:`LOSS_LABELS`, with the hyper-parameters of a run's config
-    (its kd/rkd/dist/vrm sections; the typed config's defaults where absent). "vrm" prunes with the run's
-    UEP rule (cross_entropy when the run used none or "residual") at ``uep_ratio`` (default: the run's
-    ratio); "vrm_no_pruning" is the same loss with uep="none"."""
+    (its kd/rkd/dist/vrm sections; the typed config's defaults where absent). "vrm" prunes with ``uep``
+    (default: the run's UEP rule; cross_entropy when the run used none or "residual") at ``uep_ratio``
+    (default: the run's ratio); "vrm_no_pruning" is the same loss with uep="none"."""
     kd, rkd, dist = (
         _section(config, n, c) for n, c in (("kd", KDConfig), ("rkd", RKDConfig), ("dist", DISTConfig))
     )
     vrm = vrm_options(config)
-    rule = vrm["uep"]
+    rule = vrm["uep"] if uep is None else uep
+    if rule not in SCORED_RULES:
+        raise ValueError(f"uep must be one of {', '.join(SCORED_RULES)}; got {rule!r}")
     ratio = float(vrm["uep_ratio"] if uep_ratio is None else uep_ratio)
     common = {k: vrm[k] for k in ("is_edges", "zscore", "huber_delta", "lambda_is", "lambda_ic")}
 
@@ -206,13 +224,24 @@ def leak_summary(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def uep_pruned_edges(
-    s: Tensor, s_v: Tensor | None, sample: int, *, is_edges: str, uep: str, uep_ratio: float
+    s: Tensor,
+    s_v: Tensor | None,
+    sample: int,
+    *,
+    is_edges: str,
+    uep: str,
+    uep_ratio: float,
+    t: Tensor | None = None,
+    t_v: Tensor | None = None,
 ) -> tuple[int, int]:
     """(pruned, total): how many of the IS edges touching ``sample`` (its real or virtual vertex) UEP
-    prunes at ``uep_ratio``, from :func:`~vrm_train.relations.uep_scores` and ``uep_mask``."""
+    prunes at ``uep_ratio``, from :func:`~vrm_train.relations.uep_scores` and ``uep_mask``. The
+    teacher_student rule needs the teacher's logits ``t``, ``t_v`` (pass the corrupted ones: what training
+    would see)."""
     b = s.shape[0]
     cand = rep_candidates(is_edges, b)
-    keep = uep_mask(uep_scores(s, s_v, is_edges=is_edges, uep=uep), cand, uep_ratio=uep_ratio)
+    extra = {"t": t, "t_v": t_v} if uep == "teacher_student" else {}
+    keep = uep_mask(uep_scores(s, s_v, is_edges=is_edges, uep=uep, **extra), cand, uep_ratio=uep_ratio)
     vertices = [sample, sample + b] if is_edges == "all" else [sample]
     touch = torch.zeros_like(cand)
     for v in vertices:
@@ -220,3 +249,82 @@ def uep_pruned_edges(
         touch[:, v] = True
     touch &= cand
     return int((touch & ~keep).sum()), int(touch.sum())
+
+
+def uep_verdict(summary: pd.DataFrame, *, uep: str, uep_ratio: float) -> dict:
+    """Did UEP protect the other samples? From :func:`leak_summary`'s rows "vrm" (with UEP) and
+    "vrm_no_pruning": the mean change of the other samples' gradients with and without pruning.
+
+    Returns ``{"helps": bool, "with": float, "without": float, "text": str}``; ``helps`` is True when the
+    other samples' gradients change less with UEP than without (the text says it in plain words, with the
+    numbers). The mean change at the others is the measure, not ``leak``: when UEP prunes the corrupted
+    sample's own edges, the denominator of ``leak`` shrinks too, so a smaller disturbance can read as a
+    larger leak."""
+    rows = summary.set_index("loss")
+    with_, without = (
+        float(rows.loc["vrm", "mean_change_others"]),
+        float(rows.loc["vrm_no_pruning", "mean_change_others"]),
+    )
+    helps = with_ < without
+    rel = (with_ - without) / without if without > 0 else float("nan")
+    sees = (
+        "it compares the student with the teacher, so a confidently wrong teacher response scores high"
+        if uep == "teacher_student"
+        else "it scores edges from the student's predictions alone, so it cannot see that the teacher is wrong"
+    )
+    if helps:
+        text = (
+            f"UEP helps here: with the {uep} rule at ratio {uep_ratio:.2f} the corruption changes the other "
+            f"samples' gradients by {with_:.4g} on average, against {without:.4g} without pruning ({rel:+.0%}); "
+            f"{sees}."
+        )
+    elif with_ == without:
+        text = (
+            f"UEP changes nothing here: with the {uep} rule at ratio {uep_ratio:.2f} the other samples' gradients "
+            f"change by {with_:.4g} on average, exactly as without pruning."
+        )
+    else:
+        text = (
+            f"UEP does not help here: with the {uep} rule at ratio {uep_ratio:.2f} the corruption changes the "
+            f"other samples' gradients by {with_:.4g} on average, more than the {without:.4g} without pruning "
+            f"({rel:+.0%}): {sees}, and pruning other edges gives the kept ones, the corrupted sample's among them, more weight in the "
+            "mean."
+        )
+    return {"helps": helps, "with": with_, "without": without, "text": text}
+
+
+def experiment(
+    s: Tensor,
+    s_v: Tensor | None,
+    t: Tensor,
+    t_v: Tensor | None,
+    config: dict | None,
+    *,
+    sample: int,
+    wrong_class: int,
+    strength: float,
+    uep: str,
+    uep_ratio: float,
+) -> dict:
+    """The Learn VRM experiment in one call: ``{"samples": per-sample table, "summary": leak_summary,
+    "pruned": (pruned, total) IS edges of the corrupted sample under UEP (scored with the corrupted teacher,
+    as in training), "verdict": uep_verdict}``."""
+    fns = loss_functions(config, uep_ratio=uep_ratio, uep=uep)
+    df = spurious_gradients(
+        s, s_v, t, t_v, sample=sample, wrong_class=wrong_class, strength=strength, losses=fns
+    )
+    summary = leak_summary(df)
+    bad = [
+        None if x is None else corrupt_teacher(x, sample, wrong_class=wrong_class, strength=strength)
+        for x in (t, t_v)
+    ]
+    is_edges = vrm_options(config)["is_edges"]
+    pruned = uep_pruned_edges(
+        s, s_v, sample, is_edges=is_edges, uep=uep, uep_ratio=uep_ratio, t=bad[0], t_v=bad[1]
+    )
+    return {
+        "samples": df,
+        "summary": summary,
+        "pruned": pruned,
+        "verdict": uep_verdict(summary, uep=uep, uep_ratio=uep_ratio),
+    }

@@ -185,20 +185,30 @@ def attributions(
 
 @st.cache_data(show_spinner="Differentiating every loss twice…", max_entries=128)
 def _spurious(
-    path: str, mtime: float, size: int, sample: int, wrong: int, strength: float, config: dict, ratio: float
+    path: str,
+    mtime: float,
+    size: int,
+    sample: int,
+    wrong: int,
+    strength: float,
+    config: dict,
+    uep: str,
+    ratio: float,
 ):
     snap = state.snapshot(path, mtime)
     b = slice(0, size)
-    s, s_v, t, t_v = snap.s[b], snap.s_v[b], snap.t[b], snap.t_v[b]
-    fns = spurious.loss_functions(config, uep_ratio=ratio)
-    df = spurious.spurious_gradients(
-        s, s_v, t, t_v, sample=sample, wrong_class=wrong, strength=strength, losses=fns
+    return spurious.experiment(
+        snap.s[b],
+        snap.s_v[b],
+        snap.t[b],
+        snap.t_v[b],
+        config,
+        sample=sample,
+        wrong_class=wrong,
+        strength=strength,
+        uep=uep,
+        uep_ratio=ratio,
     )
-    vrm = spurious.vrm_options(config)
-    pruned = spurious.uep_pruned_edges(
-        s, s_v, sample, is_edges=vrm["is_edges"], uep=vrm["uep"], uep_ratio=ratio
-    )
-    return df, spurious.leak_summary(df), pruned
 
 
 def spurious_experiment(
@@ -209,15 +219,24 @@ def spurious_experiment(
     sample: int,
     wrong_class: int,
     strength: float,
+    uep: str,
     uep_ratio: float,
 ):
-    """Cached (per-sample table, summary, (pruned, total) edges of the corrupted sample under UEP)."""
+    """Cached :func:`vrm_viz.spurious.experiment` (per-sample table, summary, pruned edges, verdict)."""
     if not snap.has_teacher:
         st.warning("This snapshot has no teacher logits, so there is no teacher prediction to corrupt.")
         return None
     try:
         return _spurious(
-            snap.path, _mtime(snap.path), size, sample, wrong_class, float(strength), config, float(uep_ratio)
+            snap.path,
+            _mtime(snap.path),
+            size,
+            sample,
+            wrong_class,
+            float(strength),
+            config,
+            uep,
+            float(uep_ratio),
         )
     except ValueError as e:
         st.error(f"Cannot run the experiment: {e}")

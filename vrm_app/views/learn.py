@@ -5,7 +5,7 @@ import streamlit as st
 from vrm_app import state
 from vrm_app.state import models as mstate
 from vrm_app.widgets import figure, table
-from vrm_viz import lesson
+from vrm_viz import lesson, spurious
 from vrm_viz.figures import lesson as lfig
 from vrm_viz.glossary import PAPER, PAPER_TITLE, glossary_markdown
 from vrm_viz.spurious import vrm_options
@@ -130,15 +130,43 @@ else:
     st.markdown(
         "The paper's pilot study: corrupt **one** teacher prediction and see which samples' gradients change. "
         "A per-sample loss (KD) keeps the damage on that sample; a relation loss spreads it to every sample "
-        "the corrupted one is related to. VRM's unreliable-edge pruning can cut those edges off."
+        "the corrupted one is related to. VRM's unreliable-edge pruning (UEP) can only cut those edges off if it "
+        "prunes the corrupted sample's edges: the verdict below says, from the numbers, whether it did."
     )
+    preset = spurious.UEP_HELPS_PRESET
     snaps = run.snapshots.sort_values(["kind", "epoch", "batch"], ascending=[False, True, True])
     options = list(snaps[["kind", "epoch", "batch"]].itertuples(index=False, name=None))
+    probes = [o for o in options if o[0] == "probe"]
+
+    def _use_preset():
+        st.session_state.update(
+            learn_sp_batch=probes[-1],
+            learn_sp_uep_rule=preset["uep"],
+            learn_sp_uep_ratio=preset["uep_ratio"],
+            learn_sp_strength=preset["strength"],
+        )
+        for key in ("learn_sp_sample", "learn_sp_wrong", "learn_sp_size"):  # back to their defaults
+            st.session_state.pop(key, None)
+
+    st.button(
+        "Preset: a case where UEP helps",
+        key="learn_sp_preset",
+        on_click=_use_preset,
+        disabled=not probes,
+        help=f"The probe batch of the last epoch (a trained student, so a wrong teacher answer stands out), its first "
+        f"16 samples, sample 0 corrupted, UEP with the {preset['uep']} rule at ratio {preset['uep_ratio']}. On the "
+        "demo's VRM run UEP then protects the other samples; on other runs the verdict tells.",
+    )
+    # widgets the preset sets take their defaults from the session state only (no index=/value= beside it)
+    if st.session_state.get("learn_sp_batch") not in options:  # first visit, or another run
+        st.session_state["learn_sp_batch"] = options[len(options) - 1 if options[-1][0] == "train" else 0]
+    st.session_state.setdefault("learn_sp_uep_rule", cfg["uep"])
+    st.session_state.setdefault("learn_sp_uep_ratio", float(cfg["uep_ratio"]))
+    st.session_state.setdefault("learn_sp_strength", 1.0)
     c1, c2 = st.columns(2)
     kind, epoch, bno = c1.selectbox(
         "Batch",
         options,
-        index=len(options) - 1 if options[-1][0] == "train" else 0,
         key="learn_sp_batch",
         format_func=lambda o: (
             f"training batch {o[2]}, epoch {o[1]}" if o[0] == "train" else f"probe batch, epoch {o[1]}"
@@ -166,23 +194,34 @@ else:
         key="learn_sp_wrong",
         format_func=lambda c: sp.classes[c] + (" (its own answer)" if c == int(top[sample]) else ""),
     )
-    strength = c3.slider("Strength", 0.0, 1.0, 1.0, 0.05, key="learn_sp_strength")
-    sp_ratio = c4.slider(
-        "UEP ratio of 'VRM with UEP'", 0.0, 0.9, float(cfg["uep_ratio"]), 0.02, key="learn_sp_uep_ratio"
-    )
+    strength = c3.slider("Strength", 0.0, 1.0, step=0.05, key="learn_sp_strength")
+    sp_rule = c4.selectbox("UEP rule of 'VRM with UEP'", list(spurious.SCORED_RULES), key="learn_sp_uep_rule")
+    sp_ratio = c4.slider("UEP ratio of 'VRM with UEP'", 0.0, 0.9, step=0.02, key="learn_sp_uep_ratio")
     if wrong == int(top[sample]):
         st.warning(
             "That is the teacher's own answer: swapping it with itself corrupts nothing. Pick another class."
         )
     res = mstate.spurious_experiment(
-        sp, run.config, size=size, sample=sample, wrong_class=wrong, strength=strength, uep_ratio=sp_ratio
+        sp,
+        run.config,
+        size=size,
+        sample=sample,
+        wrong_class=wrong,
+        strength=strength,
+        uep=sp_rule,
+        uep_ratio=sp_ratio,
     )
     if res is None:
         st.stop()
-    df, summary, (pruned, total) = res
+    df, summary, (pruned, total) = res["samples"], res["summary"], res["pruned"]
+    verdict = res["verdict"]
+    (st.success if verdict["helps"] else st.warning)(verdict["text"], icon=None)
+    scored_from = "teacher and student" if sp_rule == "teacher_student" else "the student's predictions"
     st.caption(
-        f"At ratio {sp_ratio:.2f}, UEP ({cfg['uep']}, from the student's predictions) prunes {pruned} of the "
-        f"{total} inter-sample edges touching sample {sample}. The class graph (IC) is never pruned."
+        f"At ratio {sp_ratio:.2f}, UEP ({sp_rule}, from {scored_from}; scored with the corrupted teacher) prunes "
+        f"{pruned} of the {total} inter-sample edges touching sample {sample}. The class graph (IC) is never "
+        "pruned. The training benchmark of the same question: docs/benchmarks.md, 'Robustness to spurious "
+        "teacher responses'."
     )
     figure(lfig.spurious_figure(df), key="learn_sp_bars", filename=f"spurious_{run.name}")
     st.caption(
