@@ -32,7 +32,7 @@ from torch import Tensor
 
 from vrm_train.config import DISTConfig, KDConfig, RKDConfig, VRMConfig
 from vrm_train.losses import dist_loss, kd_loss, rkd_loss
-from vrm_train.relations import rep_candidates, uep_mask, uep_scores, vrm_loss
+from vrm_train.relations import UEP_RULES, rep_candidates, uep_mask, uep_scores, vrm_loss
 
 __all__ = [
     "LOSS_LABELS",
@@ -55,7 +55,8 @@ LossFn = Callable[[Tensor, Tensor | None, Tensor, Tensor | None], Tensor]
 # (the probe batch of the last epoch, its first 16 samples, sample 0 corrupted towards its least likely
 # class). On the page's default batch (training batch 0 of epoch 1, an untrained student) no rule helps.
 UEP_HELPS_PRESET = {"uep": "teacher_student", "uep_ratio": 0.4, "sample": 0, "strength": 1.0, "size": 16}
-SCORED_RULES = ("cross_entropy", "joint_entropy", "teacher_student")
+# the UEP rules that rank edges by a score, as far as this checkout's relations offer them
+SCORED_RULES = tuple(r for r in ("cross_entropy", "joint_entropy", "teacher_student") if r in UEP_RULES)
 
 LOSS_LABELS = {
     "kd": "KD (per sample)",

@@ -152,7 +152,7 @@ else:
         "Preset: a case where UEP helps",
         key="learn_sp_preset",
         on_click=_use_preset,
-        disabled=not probes,
+        disabled=not probes or preset["uep"] not in spurious.SCORED_RULES,
         help=f"The probe batch of the last epoch (a trained student, so a wrong teacher answer stands out), its first "
         f"16 samples, sample 0 corrupted, UEP with the {preset['uep']} rule at ratio {preset['uep_ratio']}. On the "
         "demo's VRM run UEP then protects the other samples; on other runs the verdict tells.",
