@@ -13,7 +13,6 @@ import torch
 from vrm_train.checkpoint import load_file
 from vrm_train.cli import main
 from vrm_train.rundir import RunDir
-from vrm_train.runlock import RunLock
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("engine")]
 FORK = mp.get_context("fork")
@@ -181,11 +180,15 @@ def test_concurrent_starts_leave_one_consistent_run(trial, tmp_path):
 
 
 def _hold_and_die(folder: str) -> None:
+    from vrm_train.runlock import RunLock
+
     RunLock(folder).acquire()
     os.kill(os.getpid(), signal.SIGKILL)
 
 
 def test_the_lock_of_a_killed_process_is_taken_over(tmp_path):
+    from vrm_train.runlock import RunLock
+
     child = FORK.Process(target=_hold_and_die, args=(str(tmp_path / "r"),))
     child.start()
     child.join(60)

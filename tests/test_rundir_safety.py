@@ -9,10 +9,8 @@ import pytest
 
 from vrm_train.checkpoint import load_file
 from vrm_train.cli import main
-from vrm_train.demo import MARKER, prepare_output
 from vrm_train.engine import Trainer
 from vrm_train.rundir import RunDir
-from vrm_train.runlock import RunLock, RunLockedError
 
 pytestmark = pytest.mark.xdist_group("engine")
 
@@ -32,6 +30,8 @@ TINY = [
 
 
 def test_a_held_lock_names_its_holder(tmp_path):
+    from vrm_train.runlock import RunLock, RunLockedError
+
     with RunLock(str(tmp_path / "r")), pytest.raises(RunLockedError) as e:
         RunLock(str(tmp_path / "r")).acquire()
     assert f"in use by process {os.getpid()} on host {socket.gethostname()}" in str(e.value)
@@ -39,6 +39,8 @@ def test_a_held_lock_names_its_holder(tmp_path):
 
 
 def test_resume_of_a_run_still_training_is_refused(tmp_path, capsys):
+    from vrm_train.runlock import RunLock
+
     assert main([*TINY, "optim.epochs=1", f"out_dir={tmp_path}", "name=r"]) == 0
     run = tmp_path / "r"
     before = {p: (run / p).read_bytes() for p in ("metrics.csv", "config.yaml", "checkpoints/last.pt")}
@@ -112,7 +114,7 @@ def test_demo_refuses_a_folder_that_is_not_a_demo(tmp_path, capsys):
     (mine / "thesis.tex").write_text("years of work")
     assert main(["demo", str(mine), "--tiny", "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "thesis.tex" in err and "--force" in err and MARKER in err and "Traceback" not in err
+    assert "thesis.tex" in err and "--force" in err and ".vrm-demo" in err and "Traceback" not in err
     assert (mine / "thesis.tex").read_text() == "years of work"
     (tmp_path / "afile").write_text("x")
     assert main(["demo", str(tmp_path / "afile"), "--tiny"]) == 2
@@ -120,6 +122,8 @@ def test_demo_refuses_a_folder_that_is_not_a_demo(tmp_path, capsys):
 
 
 def test_demo_replaces_empty_folders_earlier_demos_and_anything_with_force(tmp_path):
+    from vrm_train.demo import MARKER, prepare_output
+
     empty = tmp_path / "empty"
     empty.mkdir()
     prepare_output(str(empty))
