@@ -172,3 +172,18 @@ def test_unknown_model_names_are_named_in_every_verb(args, option, tmp_path, cap
     err = capsys.readouterr().err
     assert option in err and "available: resnet8" in err and "Traceback" not in err
     assert os.listdir(tmp_path) == []
+
+
+def test_atomic_writes_use_unique_temporary_names_and_the_usual_permissions(tmp_path, monkeypatch):
+    from vrm_train.fileio import atomic_write_text
+
+    names = []
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: names.append(os.path.basename(src)) or real(src, dst))
+    for _ in range(3):
+        atomic_write_text(str(tmp_path / "config.yaml"), "a: 1\n")
+    assert len(set(names)) == 3 and all(n.startswith(".tmp-") for n in names)  # never config.yaml.tmp
+    mask = os.umask(0)
+    os.umask(mask)
+    assert os.stat(tmp_path / "config.yaml").st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
+    assert os.listdir(tmp_path) == ["config.yaml"]

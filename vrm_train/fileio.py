@@ -26,6 +26,16 @@ _NOT_WRITABLE = {
 _FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files readable by their owner only; the files we publish get the usual permissions
+_FILE_MODE = 0o666 & ~_umask()
+
+
 class OutputError(OSError):
     """The output folder cannot be written (read-only, no permission, disk full); the message says what to do."""
 
@@ -37,6 +47,7 @@ def atomic_write(path: str, write: Callable[[IO], None], *, binary: bool = False
     suffix = os.path.splitext(path)[1]
     fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=suffix, dir=folder)
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(
             fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})
         ) as f:
