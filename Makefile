@@ -2,14 +2,14 @@
 # Both create/reuse .venv and install with pip, taking the local CPU build of torch.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml scripts/install.sh | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py scripts/install.sh | sha1sum | cut -c1-12)
 PORT ?= 8501
 
 .PHONY: app test lint install sysdeps
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/install.sh
+$(STAMP): pyproject.toml setup.py scripts/install.sh
 	@VENV=$(VENV) sh scripts/install.sh
 	@touch $@
 

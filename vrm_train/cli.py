@@ -1,4 +1,4 @@
-"""Command line: ``vrm-train teacher | distill | resume | eval | snapshot | demo``.
+"""Command line: ``vrm-train teacher | distill | resume | eval | snapshot | demo | configs``.
 
 Examples::
 
@@ -11,7 +11,9 @@ Examples::
     vrm-train resume runs/vrm_resnet32x4_resnet8x4_cifar100_s0 optim.lr=0.01 --change-schedule
     vrm-train eval runs/vrm_.../checkpoints/student.pt --data cifar100 --data-root ~/data/cifar
 
-Configs are YAML files (see configs/); any key can be overridden with dotted ``key=value`` pairs.
+Configs are YAML files (see configs/); any key can be overridden with dotted ``key=value`` pairs. The
+packaged configs can also be named (``--config fashion_mnist/vrm``) from any directory or an installed
+package; ``vrm-train configs`` lists them.
 """
 
 from __future__ import annotations
@@ -162,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--force", action="store_true", help="replace the output folder even if it is not a demo")
     m.add_argument("--tiny", action="store_true", help="a few images for one epoch (structure only)")
     m.add_argument("--no-progress", action="store_true")
+    c = sub.add_parser("configs", help="list the packaged configs (names usable as --config NAME)")
+    c.add_argument("prefix", nargs="?", default="", help="only names starting with this, e.g. cifar100/vrm")
     return parser
 
 
@@ -283,6 +287,12 @@ def _check_arch(name: str | None, option: str) -> None:
         )
 
 
+def _cmd_configs(args) -> dict:
+    from vrm_train.resources import configs_dir, list_configs
+
+    return {"configs_dir": str(configs_dir()), "configs": list_configs(args.prefix)}
+
+
 def main(argv: list[str] | None = None) -> int:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--plugin", action="append", default=[])
@@ -309,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         "eval": _cmd_eval,
         "demo": _cmd_demo,
         "snapshot": _cmd_snapshot,
+        "configs": _cmd_configs,
     }
     try:
         result = commands[args.command](args)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from vrm_train.fileio import atomic_write_text
+from vrm_train.resources import find_config
 
 
 def _methods():
@@ -374,7 +375,10 @@ def read_yaml(path: str, _seen: tuple[str, ...] = ()) -> dict:
     if path in _seen:
         raise ConfigError(f"config file {path} includes itself through _base_")
     if not os.path.isfile(path):
-        raise ConfigError(f"config file not found: {path}")
+        raise ConfigError(
+            f"config file not found: {path} (a packaged config can be named instead, e.g. "
+            "fashion_mnist/vrm; `vrm-train configs` lists them)"
+        )
     with open(path, encoding="utf-8") as f:
         try:
             data = _yaml(f.read()) or {}
@@ -412,7 +416,7 @@ def apply_overrides(values: dict, overrides: list[str]) -> dict:
 
 def load_config(path: str | None = None, overrides: list[str] | None = None) -> RunConfig:
     """Read a YAML file (or start from the defaults) and apply ``key=value`` overrides."""
-    values = read_yaml(path) if path else {}
+    values = read_yaml(find_config(path)) if path else {}
     return from_dict(apply_overrides(values, overrides or []))
 
 

@@ -21,11 +21,10 @@ import shutil
 from vrm_train.config import load_config
 from vrm_train.engine import train
 from vrm_train.fileio import atomic_write_text, output_errors
+from vrm_train.resources import configs_dir
 from vrm_train.rundir import RunDirError
 
-CONFIGS = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "fashion_mnist"
-)
+CONFIGS = str(configs_dir() / "fashion_mnist")
 
 # (run name, config file, overrides)
 STUDENTS = [

@@ -25,10 +25,11 @@ import yaml
 
 from vrm_train.checkpoint import CheckpointError
 from vrm_train.distillers import get_method, method_sections
+from vrm_train.resources import demo_dir
 from vrm_train.rundir import RunDir
 from vrm_train.snapshots import load_snapshot
 
-DEMO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "demo")
+DEMO_DIR = str(demo_dir())  # data/demo in a checkout, package data of vrm_viz when installed
 MAX_DEPTH = 3  # how deep discover_runs looks below the root
 
 
