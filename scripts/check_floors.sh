@@ -32,7 +32,9 @@ echo "floors: $(echo $PINS)"
 [ -x "$WORK/venv/bin/python" ] || "$PYTHON" -m venv "$WORK/venv"
 "$WORK/venv/bin/python" -m pip install --quiet --upgrade pip
 # shellcheck disable=SC2086  # one argument per pin
-"$WORK/venv/bin/python" -m pip install --quiet "$TORCH_SPEC" $PINS pytest pytest-xdist
+# pyarrow (streamlit's dependency, not ours) declares no numpy requirement, but its newest releases refuse
+# numpy 1.x at import; with our numpy floor it has to be one that still supports numpy 1.x.
+"$WORK/venv/bin/python" -m pip install --quiet "$TORCH_SPEC" $PINS "pyarrow<20" pytest pytest-xdist
 "$WORK/venv/bin/python" -m pip list --format freeze >"$WORK/installed.txt"
 cd "$REPO"
 PYTHONPATH="$REPO" "$WORK/venv/bin/python" -m pytest -p no:cacheprovider "$@"
