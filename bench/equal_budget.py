@@ -34,6 +34,7 @@ from bench.study import (
     pm,
     results_dir,
     run_jobs,
+    teacher_note,
 )
 
 GRID_SIZE = 6
@@ -161,7 +162,7 @@ def markdown(args, grid, chosen, seeds, best_base, teacher) -> str:
         f"Command: `{args.command}`  ",
         f"Machine: {machine()}  ",
         f"Protocol: {args.dataset}, {args.per_class} training images per class ({args.val_per_class} per class held "
-        f"out for validation), full test set; teacher {args.teacher} (best test top-1 {teacher:.2f}), student "
+        f"out for validation), full test set; teacher {args.teacher} ({teacher_note(teacher)}), student "
         f"{args.student}, {args.epochs} epochs, batch {args.batch_size}, SGD lr {args.lr} cosine, 1 warm-up epoch. "
         f"Stage 1: {GRID_SIZE} configurations per method over its own knobs, seed {args.seeds[0]}, scored by "
         "validation top-1 (mean of the last 3 epochs); the test set plays no part in any choice. "

@@ -30,6 +30,7 @@ from bench.study import (
     pm,
     results_dir,
     run_jobs,
+    teacher_note,
 )
 from vrm_train.config import ConfigError, load_config
 
@@ -129,7 +130,7 @@ def markdown(args, df: pd.DataFrame, missing: list[str], teacher: float) -> str:
         f"Command: `{args.command}`  ",
         f"Machine: {machine()}  ",
         f"Protocol: {args.dataset}, {args.per_class} training images per class, full test set; teacher "
-        f"{args.teacher} (best test top-1 {teacher:.2f}), student {args.student}, {args.epochs} epochs, batch "
+        f"{args.teacher} ({teacher_note(teacher)}), student {args.student}, {args.epochs} epochs, batch "
         f"{args.batch_size}, SGD lr {args.lr} cosine. A fixed {', '.join(f'{f:.0%}' for f in args.fractions)} of the "
         f"training images (corruption seed {args.corrupt_seed}) get a teacher whose top logit is swapped with a fixed "
         f"wrong class, on both views, every epoch; seeds {args.seeds}. Options: {opts}. Δ = mean of the per-seed "

@@ -232,3 +232,7 @@ def pm(values: pd.Series) -> str:
     if len(v) == 0:
         return "—"
     return f"{v.mean():.2f} ± {v.std(ddof=1):.2f}" if len(v) > 1 else f"{v.mean():.2f}"
+
+
+def teacher_note(best_test: float) -> str:
+    return "not trained yet" if math.isnan(best_test) else f"best test top-1 {best_test:.2f}"

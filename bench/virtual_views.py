@@ -35,6 +35,7 @@ from bench.study import (
     pm,
     results_dir,
     run_jobs,
+    teacher_note,
 )
 
 # (label, options on top of the default VRM): one suspect at a time
@@ -180,7 +181,7 @@ def markdown(args, opts: pd.DataFrame, regime: pd.DataFrame | None, teacher: flo
         f"Command: `{args.command}`  ",
         f"Machine: {machine()}  ",
         f"Protocol: {args.dataset}, {args.per_class} training images per class ({args.val_per_class} per class held "
-        f"out for validation); teacher {args.teacher} (best test top-1 {teacher:.2f}), student {args.student}, "
+        f"out for validation); teacher {args.teacher} ({teacher_note(teacher)}), student {args.student}, "
         f"{args.epochs} epochs, batch {args.batch_size}, SGD lr {args.lr} cosine. Default VRM: "
         f"{' '.join(args.vrm) or 'config defaults'}; seeds {args.seeds}. Val top-1: mean of the last 3 epochs "
         f"({args.val_per_class} images per class). Δ = mean of the per-seed differences from the default with a "
