@@ -6,6 +6,7 @@ import os
 import random
 import signal
 import sys
+import time
 
 import pytest
 import torch
@@ -199,3 +200,44 @@ def test_the_lock_of_a_killed_process_is_taken_over(tmp_path):
         assert f.read().startswith(f"pid={os.getpid()} ")
     lock.release()
     assert os.listdir(tmp_path / "r") == []  # released: the lock file is gone
+
+
+def _hold_via_worker(folder: str, pids) -> None:
+    from vrm_train.runlock import RunLock
+
+    RunLock(folder).acquire()
+    worker = os.fork()  # a data-loader worker: it inherits the locked file
+    if worker == 0:
+        signal.pause()
+        os._exit(0)
+    pids.put(worker)
+    pids.close()
+    pids.join_thread()
+    os._exit(0)
+
+
+def test_a_lock_left_to_the_workers_of_an_exited_holder_is_explained(tmp_path):
+    from vrm_train.runlock import RunLock, RunLockedError
+
+    pids = FORK.Queue()
+    child = FORK.Process(target=_hold_via_worker, args=(str(tmp_path / "r"), pids))
+    child.start()
+    worker = pids.get(timeout=60)
+    for _ in range(1200):  # not join(): the worker keeps the child's sentinel pipe open
+        if child.exitcode is not None:  # polls waitpid: the exited child is reaped
+            break
+        time.sleep(0.05)
+    assert child.exitcode == 0
+    try:
+        with pytest.raises(RunLockedError, match=rf"its holder, process {child.pid} on host .* has exited"):
+            RunLock(str(tmp_path / "r")).acquire()
+    finally:
+        os.kill(worker, signal.SIGKILL)
+    for _ in range(100):  # the killed worker's files close at once; poll rather than assume
+        try:
+            RunLock(str(tmp_path / "r")).acquire().release()
+            break
+        except RunLockedError:
+            time.sleep(0.05)
+    else:
+        pytest.fail("the lock was not free after its last holder was killed")

@@ -206,3 +206,27 @@ def test_a_metrics_file_that_is_not_ours_is_refused_and_kept(case, finished, tmp
 def test_fewer_epochs_than_done_is_refused(finished, tmp_path, capsys):
     assert main(["resume", str(finished), "optim.epochs=1", "--no-progress"]) == 2
     assert "already finished 2 epochs" in capsys.readouterr().err
+
+
+def test_the_non_finite_stop_advice_works_as_written(tmp_path, monkeypatch, capsys):
+    """A NaN stop says: lower optim.lr, then resume with the schedule flag. Doing exactly that continues."""
+    from vrm_train.distillers.vanilla import Vanilla
+
+    original = Vanilla.forward
+
+    def blows_up(self, x, x_v, y, epoch):
+        out = original(self, x, x_v, y, epoch)
+        if epoch == 2:
+            out["losses"]["ce"] = out["losses"]["ce"] * float("inf")
+        return out
+
+    monkeypatch.setattr(Vanilla, "forward", blows_up)
+    run = tmp_path / "r"
+    assert main(["teacher", *TINY, "optim.epochs=3", "log_every=1", f"out_dir={tmp_path}", "name=r"]) == 2
+    err = capsys.readouterr().err
+    assert "non-finite loss at epoch 2" in err and "optim.lr" in err
+    monkeypatch.undo()
+    assert main(["resume", str(run), "optim.lr=0.01", "--change-schedule", "--no-progress"]) == 0
+    assert epochs_of(run) == ["1", "2", "3"]
+    changes = json.loads((run / "changes.json").read_text())
+    assert changes[0]["from_epoch"] == 2 and changes[0]["changes"]["optim.lr"] == {"old": 0.05, "new": 0.01}

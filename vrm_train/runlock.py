@@ -31,12 +31,30 @@ def _holder_text(fd: int) -> str:
     return raw
 
 
+def _fields(text: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in text.split() if "=" in part)
+
+
 def _describe(text: str) -> str:
-    fields = dict(part.split("=", 1) for part in text.split() if "=" in part)
+    fields = _fields(text)
     if "pid" not in fields:
         return "an unknown process"
     since = f", since {fields['since']}" if "since" in fields else ""
     return f"process {fields['pid']} on host {fields.get('host', '?')}{since}"
+
+
+def _exited_here(text: str) -> bool:
+    """Whether the recorded holder ran on this host and has exited (its forked workers may hold the lock)."""
+    fields = _fields(text)
+    if fields.get("host") != socket.gethostname() or not fields.get("pid", "").isdigit():
+        return False
+    try:
+        os.kill(int(fields["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 class RunLock:
@@ -65,6 +83,12 @@ class RunLock:
             except OSError as e:
                 holder = _holder_text(fd)
                 os.close(fd)
+                if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES) and _exited_here(holder):
+                    raise RunLockedError(
+                        f"run directory {self.folder} is still locked although its holder, "
+                        f"{_describe(holder)}, has exited: processes it started (data-loader workers) still "
+                        "hold the lock and end within seconds. Run the command again shortly."
+                    ) from None
                 if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     raise RunLockedError(
                         f"run directory {self.folder} is in use by {_describe(holder)} (lock file "
