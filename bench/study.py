@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -109,6 +110,11 @@ def ensure_teacher(args) -> dict:
             return {"best_test": math.nan}  # not trained yet: the tables say "nan"
         with open(TEACHER_RECORD) as f:
             return json.load(f)
+    if finished(run) and not any(
+        os.path.isfile(os.path.join(run, "checkpoints", f)) for f in ("student.pt", "last.pt")
+    ):  # its small files were committed, its checkpoint was not (a fresh machine): train it again
+        shutil.rmtree(run)  # git keeps the committed files: `git diff` then shows whether the retrain agrees
+        print(f"{run}: no checkpoint here (small files only); training the teacher again", file=sys.stderr)
     run_all([(run, over)], argparse.Namespace(jobs=args.jobs), "teacher")
     m = metrics(run)
     if getattr(args, "out", None):  # a protocol of its own: its own teacher, no record
@@ -135,7 +141,11 @@ def ensure_teacher(args) -> dict:
 def teacher_run(args) -> str:
     """Where the teacher lives: runs/studies/teacher (relative to the repository, so the configs that name
     it are portable), or <out>/teacher for a study given a results folder of its own (smoke checks)."""
-    return os.path.join(args.out, "teacher") if getattr(args, "out", None) else TEACHER_RUN
+    if not getattr(args, "out", None):
+        return TEACHER_RUN
+    path = os.path.abspath(os.path.join(args.out, "teacher"))
+    inside = os.path.commonpath([path, REPO]) == REPO
+    return os.path.relpath(path, REPO) if inside else path
 
 
 def distill_overrides(args, method: str, seed: int, extra: list[str]) -> list[str]:

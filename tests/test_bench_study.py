@@ -3,6 +3,7 @@ virtual_views): paired t-intervals against hand-computed values, equal budgets, 
 
 import argparse
 import math
+import os
 
 import pandas as pd
 import pytest
@@ -93,3 +94,10 @@ def test_no_run_starts_after_the_sitting(tmp_path, monkeypatch):
     started.clear()
     study.run_jobs(argparse.Namespace(jobs=1, minutes=None, report_only=True), jobs, "t")
     assert started == []  # --report-only trains nothing
+
+
+def test_teacher_path_is_portable_inside_the_repository(tmp_path):
+    inside = argparse.Namespace(out=os.path.join(study.REPO, "bench", "results", "x"))
+    assert study.teacher_run(inside) == os.path.join("bench", "results", "x", "teacher")
+    assert study.teacher_run(argparse.Namespace(out=str(tmp_path))) == str(tmp_path / "teacher")
+    assert study.teacher_run(argparse.Namespace(out=None)) == study.TEACHER_RUN
