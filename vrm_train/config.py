@@ -124,6 +124,17 @@ class OptimConfig:
 
 
 @dataclass
+class LogConfig:
+    """Optional mirrors of metrics.csv in users' tools (vrm_train/loggers.py); metrics.csv is always written."""
+
+    tensorboard: bool = False  # event files in <run>/tensorboard (the tensorboard extra)
+    wandb: bool = False  # a Weights & Biases run in <run>/wandb (the wandb extra)
+    wandb_mode: Literal["offline", "online"] = "offline"  # offline: no network; `wandb sync` uploads later
+    wandb_project: str = "vrm"
+    every: int = 50  # steps between per-step scalars
+
+
+@dataclass
 class SnapshotConfig:
     epochs: list[int] = field(default_factory=list)  # 0 = before training; the last epoch is always added
     probe_size: int = 64  # fixed probe batch drawn (stratified, seeded) from the test set
@@ -141,6 +152,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     snapshot: SnapshotConfig = field(default_factory=SnapshotConfig)
+    log: LogConfig = field(default_factory=LogConfig)
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -323,6 +335,7 @@ def validate(cfg: RunConfig) -> None:
         "data.batch_size": cfg.data.batch_size,
         "data.eval_batch_size": cfg.data.eval_batch_size,
         "log_every": cfg.log_every,
+        "log.every": cfg.log.every,
     }
     for key, v in positive.items():
         if not v > 0:

@@ -28,6 +28,7 @@ from vrm_train.data import make_loader
 from vrm_train.distillers import DataInfo, build_distiller, get_method
 from vrm_train.evaluate import evaluate
 from vrm_train.fileio import atomic_write, output_errors
+from vrm_train.loggers import RunLoggers
 from vrm_train.meters import TrainMeter, grad_norm
 from vrm_train.models import create_model
 from vrm_train.optim import build_optimizer
@@ -69,6 +70,9 @@ class Trainer:
         self.claim = self._claim_run_dir(resume, change_schedule)
         try:
             self._build()
+            self.loggers = RunLoggers(
+                cfg, self.run.path, enabled=self.rt.is_main
+            )  # a missing extra fails here
             if self.rt.is_main:
                 self._open_run_dir()
         except BaseException:
@@ -76,7 +80,10 @@ class Trainer:
             raise
 
     def close(self) -> None:
-        """Release the run directory (the lock goes with the process anyway)."""
+        """Release the run directory (the lock goes with the process anyway) and close the loggers."""
+        loggers = getattr(self, "loggers", None)
+        if loggers is not None:
+            loggers.close()
         self.claim.release()
 
     def _build(self) -> None:
@@ -362,6 +369,9 @@ class Trainer:
             else:
                 self.optimizer.step()
             meter.add(out, loss, norm, batch.labels)
+            step = (epoch - 1) * n_batches + it + 1
+            if self.loggers.wants_step(step):
+                self.loggers.log_step(step, out["losses"], loss, lr)
             if (it + 1) % cfg.log_every == 0 or it + 1 == n_batches:
                 self._check_finite(meter, epoch, it)
                 bar.set_postfix(**meter.postfix(), lr=f"{lr:.4g}")
@@ -460,6 +470,7 @@ class Trainer:
         self.rows.append(row)
         with output_errors(self.run.path, self._committed):
             self.run.write_metrics(self.rows)
+            self.loggers.log_epoch(epoch, row)
             if epoch in self.snapshot_epochs:
                 self._probe_snapshot(epoch)
             if epoch == self.cfg.optim.epochs:
