@@ -63,6 +63,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     ap.add_argument("--jobs", type=int, default=1, help="runs in parallel (threads split between them)")
     ap.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        metavar="LABEL",
+        help="run and tabulate only these rows (e.g. kd fitnet at); same budget and seeds as the full table",
+    )
+    ap.add_argument(
         "--quick", action="store_true", help="smoke check: 50/class, 2 epochs, 1 seed, tiny sweep"
     )
     ap.add_argument("--out", default=os.path.join(REPO, "runs", "quality"))
@@ -233,6 +240,8 @@ def main(argv=None) -> None:
             over = [*common(args), f"method={method}", *t_over, f"seed={seed}", *extra]
             if method == "vrm":
                 over += [o for o in vrm_opts if o.split("=")[0] not in {e.split("=")[0] for e in extra}]
+            if args.only is not None and label not in args.only:
+                continue
             jobs.append((os.path.join(args.out, f"seed{seed}", label), over))
             labels.append(label)
     run_all(jobs, args, "methods × seeds")
