@@ -24,7 +24,11 @@ def logits():
     "key,value,match",
     [
         ("is_edges", "intra", r"is_edges must be one of 'cross_view', 'all', 'real_only'; got 'intra'"),
-        ("uep", "entropy", r"uep must be one of 'cross_entropy', 'joint_entropy', 'residual', 'none'; got"),
+        (
+            "uep",
+            "entropy",
+            r"uep must be one of 'cross_entropy', 'joint_entropy', 'teacher_student', 'residual', 'none'; got",
+        ),
         ("zscore", 1, r"zscore must be a bool; got 1"),
         ("uep_ratio", 1.0, r"uep_ratio must be in \[0, 1\); got 1.0"),
         ("uep_ratio", -0.1, r"uep_ratio must be in \[0, 1\); got -0.1"),
@@ -34,6 +38,9 @@ def logits():
         ("huber_delta", math.inf, r"huber_delta must be a finite number > 0; got inf"),
         ("lambda_is", -1.0, r"lambda_is must be a finite number >= 0; got -1.0"),
         ("lambda_ic", math.nan, r"lambda_ic must be a finite number >= 0; got nan"),
+        ("edge_tol", -1e-6, r"edge_tol must be a number in \[0, 0.001\]; got -1e-06"),
+        ("edge_tol", 0.01, r"edge_tol must be a number in \[0, 0.001\]; got 0.01"),
+        ("edge_tol", math.nan, r"edge_tol must be a number in \[0, 0.001\]; got nan"),
     ],
 )
 def test_bad_options(logits, key, value, match):
@@ -89,6 +96,9 @@ def test_non_finite_inputs_name_the_argument(logits, index, name, bad):
     args[index][1, 2] = bad
     with pytest.raises(ValueError, match=rf"^{name} contains NaN or inf$"):
         _call(*args)
+    # the trainer's call: no host sync, the non-finite value reaches the loss (and the engine's stop)
+    out = _call(*args, check_finite=False)
+    assert not torch.isfinite(out.loss)
 
 
 @pytest.mark.parametrize("index,name", [(1, "s_v"), (3, "t_v")])
@@ -104,10 +114,12 @@ def test_virtual_views_required_unless_real_only(logits, index, name):
 
 def test_public_helpers_validate_too(logits):
     s, s_v, t, t_v = logits
-    with pytest.raises(
-        ValueError, match=r"uep_scores needs uep='cross_entropy' or 'joint_entropy'; got 'residual'"
-    ):
+    with pytest.raises(ValueError, match=r"uep_scores needs uep in \('cross_entropy', .*\); got 'residual'"):
         R.uep_scores(s, s_v, is_edges="cross_view", uep="residual")
+    with pytest.raises(ValueError, match=r"t is required for uep='teacher_student'"):
+        R.uep_scores(s, s_v, is_edges="cross_view", uep="teacher_student")
+    with pytest.raises(ValueError, match=r"partner must be \(z', z'_v\)"):
+        R.is_graph(s, s_v, zscore=True, partner=(t, None))
     with pytest.raises(ValueError, match=r"uep must be one of"):
         R.uep_scores(s, s_v, is_edges="cross_view", uep="kl")
     with pytest.raises(ValueError, match=r"is_edges must be one of"):
@@ -131,6 +143,8 @@ def test_public_helpers_validate_too(logits):
     bad[0, 0] = math.nan
     with pytest.raises(ValueError, match=r"^s contains NaN or inf$"):
         R.is_edge_cosines(bad, s_v, t, t_v, is_edges="all", zscore=False)
+    with pytest.raises(ValueError, match=r"^partner\[0\] contains NaN or inf$"):
+        R.is_graph(s, s_v, zscore=False, partner=(bad, t_v))
     with pytest.raises(ValueError, match=r"t_v is required for is_edges='all'"):
         R.ic_edge_cosines(s, s_v, t, None, zscore=False)
 

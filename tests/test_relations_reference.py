@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 EPS_Z = 1e-6
+TAU = 1e-5  # spec §2.4: default edge_tol
 
 
 def ref_zscore_rows(x):
@@ -43,12 +44,23 @@ def ref_score(p_first, p_second, uep):
     return ent[0] + ent[1]
 
 
-def ref_scores(s, s_v, is_edges, uep):
-    """Dict mask-position -> score, softmax of the raw student logits (temperature 1), float64."""
-    rows = [torch.softmax(r.detach().double(), 0) for r in s]
-    if s_v is not None:
-        rows += [torch.softmax(r.detach().double(), 0) for r in s_v]
-    b = s.shape[0]
+def ref_kl(p, q):
+    """KL(p ‖ q) = Σ_c p(c) log(p(c) / q(c))."""
+    return float(sum(p[c] * math.log(p[c] / q[c]) for c in range(p.numel())))
+
+
+def ref_scores(s, s_v, is_edges, uep, t=None, t_v=None):
+    """Dict mask-position -> score, softmax of the raw logits (temperature 1), float64. teacher_student
+    (spec §3.2): KL(p^T_u ‖ p^S_u) + KL(p^T_v ‖ p^S_v), vertex by vertex."""
+
+    def probs(a, a_v):
+        rows = [torch.softmax(r.detach().double(), 0) for r in a]
+        return rows + ([] if a_v is None else [torch.softmax(r.detach().double(), 0) for r in a_v])
+
+    rows, b = probs(s, s_v), s.shape[0]
+    if uep == "teacher_student":
+        kl = [ref_kl(p_t, p_s) for p_t, p_s in zip(probs(t, t_v), rows, strict=True)]
+        return {pos: kl[u] + kl[v] for (u, v), pos in ref_is_edges(is_edges, b)}
     return {pos: ref_score(rows[u], rows[v], uep) for (u, v), pos in ref_is_edges(is_edges, b)}
 
 
@@ -61,6 +73,23 @@ def ref_pruned(scores, ratio):
 
 def ref_unit(a):
     return F.normalize(a, dim=0)
+
+
+def ref_undefined(x_u, x_v, tau=TAU):
+    """Spec §2.4 for one model: ‖x_u − x_v‖² ≤ τ² (‖x_u‖² + ‖x_v‖²)."""
+    x_u, x_v = x_u.detach(), x_v.detach()
+    gap2 = sum(float(x_u[k] - x_v[k]) ** 2 for k in range(x_u.numel()))
+    return gap2 <= tau**2 * (float((x_u * x_u).sum()) + float((x_v * x_v).sum()))
+
+
+def ref_edge_pair(xs, xt, u, v, tau, columns=False):
+    """(e_s, e_t, undefined) of the edge u→v (rows, or columns when ``columns``); an undefined edge (for the
+    student or the teacher) is the zero vector on both sides, with no dependence on the logits."""
+    pick = (lambda x, i: x[:, i]) if columns else (lambda x, i: x[i])
+    su, sv, tu, tv = pick(xs, u), pick(xs, v), pick(xt, u), pick(xt, v)
+    if ref_undefined(su, sv, tau) or ref_undefined(tu, tv, tau):
+        return su.new_zeros(su.shape).detach(), tu.new_zeros(tu.shape), True
+    return ref_unit(su - sv), ref_unit(tu - tv), False
 
 
 def ref_edge_loss(e_s, e_t, delta, residual):
@@ -84,55 +113,63 @@ def ref_prepare(s, s_v, t, t_v, is_edges, zscore):
     return s_v, xs, xt
 
 
-def ref_is_edge_table(s, s_v, t, t_v, *, is_edges, zscore, delta, residual):
-    """Per-edge list of (position, loss, dropped, cosine) for the IS edge set."""
+def ref_is_edge_table(s, s_v, t, t_v, *, is_edges, zscore, delta, residual, tau=TAU):
+    """Per-edge list of (position, loss, dropped, cosine, undefined) for the IS edge set."""
     _, xs, xt = ref_prepare(s, s_v, t, t_v, is_edges, zscore)
     out = []
     for (u, v), pos in ref_is_edges(is_edges, s.shape[0]):
-        e_s, e_t = ref_unit(xs[u] - xs[v]), ref_unit(xt[u] - xt[v])
+        e_s, e_t, undefined = ref_edge_pair(xs, xt, u, v, tau)
         loss, dropped = ref_edge_loss(e_s, e_t, delta, residual)
-        out.append((pos, loss, dropped, float((e_s * e_t).sum().detach())))
+        out.append((pos, loss, dropped, float((e_s * e_t).sum().detach()), undefined))
     return out
 
 
-def ref_ic_edge_table(s, s_v, t, t_v, *, zscore, delta):
-    """Per-edge list of ((c, d), loss, cosine) of the class graph, c < d."""
+def ref_ic_edge_table(s, s_v, t, t_v, *, zscore, delta, tau=TAU):
+    """Per-edge list of ((c, d), loss, cosine, undefined) of the class graph, c < d."""
     _, xs, xt = ref_prepare(s, s_v, t, t_v, "real_only" if s_v is None else "all", zscore)
     out = []
     n = xs.shape[1]
     for c in range(n):
         for d in range(c + 1, n):
-            f_s, f_t = ref_unit(xs[:, c] - xs[:, d]), ref_unit(xt[:, c] - xt[:, d])
-            out.append(((c, d), ref_edge_loss(f_s, f_t, delta, False)[0], float((f_s * f_t).sum().detach())))
+            f_s, f_t, undefined = ref_edge_pair(xs, xt, c, d, tau, columns=True)
+            loss = ref_edge_loss(f_s, f_t, delta, False)[0]
+            out.append(((c, d), loss, float((f_s * f_t).sum().detach()), undefined))
     return out
 
 
-def ref_vrm(s, s_v, t, t_v, *, is_edges, zscore, uep, uep_ratio, huber_delta, lambda_is, lambda_ic):
-    """Reference VRM loss: dict with loss, is, ic, kept, candidates, dropped (as in the spec)."""
+def ref_vrm(
+    s, s_v, t, t_v, *, is_edges, zscore, uep, uep_ratio, huber_delta, lambda_is, lambda_ic, edge_tol=TAU
+):
+    """Reference VRM loss: dict with loss, is, ic, kept, candidates, dropped, undefined (as in the spec)."""
     b = s.shape[0]
     s_vv = None if is_edges == "real_only" else s_v
+    residual = uep == "residual"
     table = ref_is_edge_table(
-        s, s_v, t, t_v, is_edges=is_edges, zscore=zscore, delta=huber_delta, residual=uep == "residual"
+        s, s_v, t, t_v, is_edges=is_edges, zscore=zscore, delta=huber_delta, residual=residual, tau=edge_tol
     )
     pruned = set()
-    if uep in ("cross_entropy", "joint_entropy"):
-        pruned = ref_pruned(ref_scores(s, s_vv, is_edges, uep), uep_ratio)
+    if uep in ("cross_entropy", "joint_entropy", "teacher_student"):
+        t_vv = None if s_vv is None else t_v
+        pruned = ref_pruned(ref_scores(s, s_vv, is_edges, uep, t, t_vv), uep_ratio)
     shape = ref_mask_shape(is_edges, b)
     cand = torch.zeros(shape, dtype=torch.bool)
     kept = torch.zeros(shape, dtype=torch.bool)
     dropped = torch.zeros(shape, dtype=torch.int64)
+    undefined = torch.zeros(shape, dtype=torch.bool)
     total, n_kept = s.new_zeros(()), 0
-    for pos, loss, drop, _ in table:
+    for pos, loss, drop, _, undef in table:
         cand[pos] = True
         dropped[pos] = drop
         if pos in pruned:
             continue
+        undefined[pos] = undef  # an undefined edge adds 0 but still counts in the mean
         kept[pos] = drop == 0
         total = total + loss
         n_kept += 1
     l_is = total / max(n_kept, 1)
-    ic = ref_ic_edge_table(s, s_vv, t, None if s_vv is None else t_v, zscore=zscore, delta=huber_delta)
-    l_ic = sum(loss for _, loss, _ in ic) / len(ic)
+    t_vv = None if s_vv is None else t_v
+    ic = ref_ic_edge_table(s, s_vv, t, t_vv, zscore=zscore, delta=huber_delta, tau=edge_tol)
+    l_ic = sum(loss for _, loss, _, _ in ic) / len(ic)
     return {
         "loss": lambda_is * l_is + lambda_ic * l_ic,
         "is": l_is,
@@ -140,6 +177,8 @@ def ref_vrm(s, s_v, t, t_v, *, is_edges, zscore, uep, uep_ratio, huber_delta, la
         "kept": kept,
         "candidates": cand,
         "dropped": dropped,
+        "undefined": undefined,
+        "ic_undefined": [pos for pos, _, _, undef in ic if undef],
     }
 
 

@@ -22,7 +22,7 @@ from vrm_train import relations as R
 
 SHAPES = [(2, 2), (2, 5), (5, 2), (3, 6), (6, 3)]
 EDGE_SETS = ["cross_view", "all", "real_only"]
-UEPS = ["cross_entropy", "joint_entropy", "residual", "none"]
+UEPS = ["cross_entropy", "joint_entropy", "teacher_student", "residual", "none"]
 DELTAS = [0.05, 0.3, 1.0, 2.5]
 RTOL, ATOL = 1e-9, 1e-11
 
@@ -57,6 +57,10 @@ def test_vrm_loss_matches_reference(b, c, is_edges, zscore, uep, delta):
     assert torch.equal(out.masks["is"], ref["kept"])
     assert torch.equal(out.masks["is_candidates"], ref["candidates"])
     assert torch.equal(out.masks["is_dropped_elements"], ref["dropped"])
+    assert torch.equal(out.masks["is_undefined"], ref["undefined"])
+    assert out.masks["ic_undefined"].nonzero().tolist() == [list(p) for p in ref["ic_undefined"]]
+    n_undefined = int(ref["undefined"].sum()) + len(ref["ic_undefined"])
+    assert float(out.terms["undefined_edges"]) == n_undefined
     n = int(ref["candidates"].sum())
     _close(out.terms["is_kept_frac"], torch.tensor(int(ref["kept"].sum()) / n, dtype=torch.float64))
 
@@ -100,13 +104,14 @@ def test_rep_candidates_match_edge_lists(is_edges, b):
 
 
 @pytest.mark.parametrize("is_edges", EDGE_SETS)
-@pytest.mark.parametrize("uep", ["cross_entropy", "joint_entropy"])
+@pytest.mark.parametrize("uep", ["cross_entropy", "joint_entropy", "teacher_student"])
 @pytest.mark.parametrize("ratio", [0.0, 0.1, 0.25, 0.5, 0.95])
 def test_uep_scores_and_mask_match_reference(is_edges, uep, ratio):
-    s, s_v, _, _ = make_logits(5, 4, seed=7)
-    s_v = None if is_edges == "real_only" else s_v
-    scores = R.uep_scores(s, s_v, is_edges=is_edges, uep=uep)
-    expected = ref_scores(s, s_v, is_edges, uep)
+    s, s_v, t, t_v = make_logits(5, 4, seed=7)
+    s_v, t_v = (None, None) if is_edges == "real_only" else (s_v, t_v)
+    teacher = dict(t=t, t_v=t_v) if uep == "teacher_student" else {}
+    scores = R.uep_scores(s, s_v, is_edges=is_edges, uep=uep, **teacher)
+    expected = ref_scores(s, s_v, is_edges, uep, t, t_v)
     assert scores.shape == ref_mask_shape(is_edges, 5) and scores.dtype == torch.float64
     for pos, value in expected.items():
         assert float(scores[pos]) == pytest.approx(value, rel=1e-12, abs=1e-12)
@@ -146,7 +151,7 @@ def test_per_edge_losses_and_cosines_match_reference(is_edges, zscore, delta, re
     expected = torch.zeros(ref_mask_shape(is_edges, 4), dtype=torch.float64)
     expected_dropped = torch.zeros(expected.shape, dtype=torch.int64)
     expected_cos = torch.full(expected.shape, float("nan"), dtype=torch.float64)
-    for pos, loss, dropped, c in table:
+    for pos, loss, dropped, c, _ in table:
         expected[pos], expected_dropped[pos], expected_cos[pos] = loss, dropped, c
     _close(got.loss, expected)
     assert torch.equal(got.dropped, expected_dropped)
@@ -157,7 +162,7 @@ def test_per_edge_losses_and_cosines_match_reference(is_edges, zscore, delta, re
         ic = ref_ic_edge_table(s, sv, t, tv, zscore=zscore, delta=delta)
         exp_l = torch.zeros(5, 5, dtype=torch.float64)
         exp_c = torch.full((5, 5), float("nan"), dtype=torch.float64)
-        for pos, loss, c in ic:
+        for pos, loss, c, _ in ic:
             exp_l[pos], exp_c[pos] = loss, c
         _close(R.ic_edge_losses(s, sv, t, tv, zscore=zscore, huber_delta=delta), exp_l)
         got_c = R.ic_edge_cosines(s, sv, t, tv, zscore=zscore)

@@ -18,6 +18,13 @@ per-vertex max/min) costs 0.5‖d‖²/δ from the Grams. Every other edge, and 
 loses more than 4 digits to cancellation (‖a‖² < 1e-4 (‖x_u‖² + ‖x_v‖²), e.g. near-duplicate vertices),
 is materialised directly, in float64 chunks of ≤ 2^19 elements per tensor (when there are several, each
 is recomputed in backward: activation checkpointing), so memory stays O(B² + C² + chunk).
+
+Undefined edges (spec §2.4). An edge has no direction when its two vertices (almost) coincide: edge uv is
+undefined when, for the student or the teacher, ‖x_u − x_v‖² ≤ τ²(‖x_u‖² + ‖x_v‖²), τ = ``edge_tol``
+(default 1e-5). Its difference vectors are zeroed before ``unit``, so it contributes zero loss and exactly
+zero gradient on both sides (like a self-loop); it stays in the edge count of the mean. τ² ≤ 1e-6 is far
+below the 1e-4 cancellation threshold, so every undefined edge is on the direct path, where the test is
+computed from the materialised difference; the Gram path is unchanged (no near-duplicate: bit-identical).
 """
 
 from __future__ import annotations
@@ -32,16 +39,21 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 __all__ = [
+    "EDGE_TOL",
     "IS_EDGE_SETS",
+    "SCORED_UEP",
     "UEP_RULES",
     "EdgeLosses",
     "VRMOutput",
     "ic_edge_cosines",
     "ic_edge_losses",
     "ic_graph",
+    "ic_undefined_edges",
+    "inter_view_gaps",
     "is_edge_cosines",
     "is_edge_losses",
     "is_graph",
+    "is_undefined_edges",
     "rep_candidates",
     "uep_mask",
     "uep_scores",
@@ -50,7 +62,10 @@ __all__ = [
 ]
 
 IS_EDGE_SETS = ("cross_view", "all", "real_only")
-UEP_RULES = ("cross_entropy", "joint_entropy", "residual", "none")
+UEP_RULES = ("cross_entropy", "joint_entropy", "teacher_student", "residual", "none")
+SCORED_UEP = ("cross_entropy", "joint_entropy", "teacher_student")  # rules that rank edges by a score
+EDGE_TOL = 1e-5  # τ of the undefined-edge rule (spec §2.4)
+MAX_EDGE_TOL = 1e-3
 _NORM_EPS = 1e-12  # torch.nn.functional.normalize's eps
 _ZSCORE_EPS = 1e-6
 _CANCEL = 1e-4  # ‖x_u − x_v‖² below this fraction of ‖x_u‖² + ‖x_v‖²: direct path
@@ -59,6 +74,9 @@ _CHUNK = 1 << 19  # elements per [edges, dim] float64 tensor on the direct path 
 # nonzero/item): on a GPU, small graphs are launch- and sync-bound, and 2^22 float64 elements are cheap.
 # On the CPU the Gram path is faster at every size, so the limit is 0 there.
 _DENSE_LIMIT = {"cuda": 1 << 22}
+# Every undefined edge must reach the direct path, where the rule is decided on the materialised difference:
+# τ² (‖x_u‖² + ‖x_v‖²) must lie far below the Gram path's cancellation threshold (float64 Grams lose ~1e-16).
+assert MAX_EDGE_TOL**2 <= _CANCEL / 100, "edge_tol² must stay below the Gram path's cancellation threshold"
 
 
 class VRMOutput(NamedTuple):
@@ -75,7 +93,9 @@ class EdgeLosses(NamedTuple):
     dropped: Tensor  # int64 number of dropped elements per edge (residual rule; else 0)
 
 
-def _options(is_edges=None, uep=None, zscore=None, uep_ratio=None, huber_delta=None, lambdas=()):
+def _options(
+    is_edges=None, uep=None, zscore=None, uep_ratio=None, huber_delta=None, lambdas=(), edge_tol=None
+):
     for name, value, allowed in (("is_edges", is_edges, IS_EDGE_SETS), ("uep", uep, UEP_RULES)):
         if value is not None and value not in allowed:
             raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
@@ -85,13 +105,16 @@ def _options(is_edges=None, uep=None, zscore=None, uep_ratio=None, huber_delta=N
         raise ValueError(f"uep_ratio must be in [0, 1); got {uep_ratio!r}")
     if huber_delta is not None and not (isinstance(huber_delta, int | float) and 0 < huber_delta < math.inf):
         raise ValueError(f"huber_delta must be a finite number > 0; got {huber_delta!r}")
+    if edge_tol is not None and not (isinstance(edge_tol, int | float) and 0 <= edge_tol <= MAX_EDGE_TOL):
+        raise ValueError(f"edge_tol must be a number in [0, {MAX_EDGE_TOL:g}]; got {edge_tol!r}")
     for name, lam in lambdas:
         if not (isinstance(lam, int | float) and 0 <= lam < math.inf):
             raise ValueError(f"{name} must be a finite number >= 0; got {lam!r}")
 
 
-def _inputs(named, *, virtual_needed: bool, why: str) -> None:
-    """Validate logits: named = [(name, tensor-or-None)], first real then virtual; all [B, C], finite."""
+def _inputs(named, *, virtual_needed: bool, why: str, finite: bool = True) -> None:
+    """Validate logits: named = [(name, tensor-or-None)], first real then virtual; all [B, C]; finite unless
+    ``finite`` is False (then no host sync: a non-finite input gives a non-finite result)."""
     ref_name, ref = named[0]
     for name, x in named:
         if x is None:
@@ -113,6 +136,8 @@ def _inputs(named, *, virtual_needed: bool, why: str) -> None:
         raise ValueError(f"need a batch of at least 2 samples (B >= 2); got B={b}")
     if c < 2:
         raise ValueError(f"need at least 2 classes (C >= 2); got C={c}")
+    if not finite:
+        return
     present = [(n, x) for n, x in named if x is not None]
     finite = torch.stack([torch.isfinite(x.detach()).all() for _, x in present]).tolist()
     for (name, _), ok in zip(present, finite, strict=True):
@@ -125,30 +150,68 @@ def zscore(z: Tensor) -> Tensor:
     return (z - z.mean(-1, keepdim=True)) / (z.std(-1, unbiased=False, keepdim=True) + _ZSCORE_EPS)
 
 
+zscore_rows = zscore  # the module-level name, for functions whose ``zscore`` keyword shadows it
+
+
 def _unit(a: Tensor) -> Tensor:
     """a / max(‖a‖, ε) along the last dim; the squared norm is clamped before sqrt (finite gradient at 0)."""
     return a / a.pow(2).sum(-1, keepdim=True).clamp_min(_NORM_EPS**2).sqrt()
 
 
-def is_graph(z: Tensor, z_v: Tensor | None, *, zscore: bool) -> Tensor:
+def is_graph(
+    z: Tensor, z_v: Tensor | None, *, zscore: bool, edge_tol: float = EDGE_TOL, partner=None
+) -> Tensor:
     """Dense IS graph of one model: [2B, 2B, C] (z_v None: [B, B, C]), G[u, v] = unit(x_u − x_v), vertex
-    order [real; virtual]; G[u, u] = 0 and G[v, u] = −G[u, v]. O(B²C) memory: for display of small batches."""
-    return _dense_graph(z, z_v, zscore, columns=False)
+    order [real; virtual]; G[u, u] = 0 and G[v, u] = −G[u, v]. O(B²C) memory: for display of small batches.
+    An undefined edge (spec §2.4: for this model, or for ``partner`` = (z', z'_v), the other model's logits,
+    when given) is 0, like a self-loop."""
+    return _dense_graph(z, z_v, zscore, edge_tol, partner, columns=False)
 
 
-def ic_graph(z: Tensor, z_v: Tensor | None, *, zscore: bool) -> Tensor:
+def ic_graph(
+    z: Tensor, z_v: Tensor | None, *, zscore: bool, edge_tol: float = EDGE_TOL, partner=None
+) -> Tensor:
     """Dense IC graph of one model: [C, C, 2B] (z_v None: [C, C, B]), G[c, d] = unit(w_c − w_d), w_c = column
-    c of [z; z̃] (z-scored per sample first when asked). O(C²B) memory: for display only."""
-    return _dense_graph(z, z_v, zscore, columns=True)
+    c of [z; z̃] (z-scored per sample first when asked). O(C²B) memory: for display only. Undefined edges
+    (see :func:`is_graph`) are 0."""
+    return _dense_graph(z, z_v, zscore, edge_tol, partner, columns=True)
 
 
-def _dense_graph(z, z_v, standardise, columns):
-    _options(zscore=standardise)
-    _inputs([("z", z), ("z_v", z_v)], virtual_needed=False, why="")
-    x = z if z_v is None else torch.cat([z, z_v])
-    x = zscore(x) if standardise else x
-    x = x.T if columns else x
-    return _unit(x[:, None, :] - x[None, :, :])
+def _dense_graph(z, z_v, standardise, tol, partner, columns):
+    _options(zscore=standardise, edge_tol=tol)
+    named = [("z", z), ("z_v", z_v)]
+    if partner is not None:
+        if len(partner) != 2 or (partner[1] is None) != (z_v is None):
+            raise ValueError("partner must be (z', z'_v), with a virtual view exactly when z_v is given")
+        named += [("partner[0]", partner[0]), ("partner[1]", partner[1])]
+    _inputs(named, virtual_needed=False, why="")
+    undefined, diff = None, None
+    for m, m_v in [(z, z_v)] + ([] if partner is None else [tuple(partner)]):
+        x = m if m_v is None else torch.cat([m, m_v])
+        x = zscore(x) if standardise else x
+        x = x.T if columns else x
+        diff = x[:, None, :] - x[None, :, :] if diff is None else diff
+        with torch.no_grad():
+            u, v = x[:, None, :].detach().double(), x[None, :, :].detach().double()
+            mine = _undefined(u, v, u - v, tol)
+        undefined = mine if undefined is None else undefined | mine
+    return _unit(diff.masked_fill(undefined[..., None], 0))
+
+
+def _undefined(a: Tensor, b: Tensor, diff: Tensor, tol: float) -> Tensor:
+    """Spec §2.4 for one model: ‖a − b‖² ≤ τ² (‖a‖² + ‖b‖²) along the last dim (diff = a − b, float64)."""
+    return diff.pow(2).sum(-1) <= tol * tol * (a.pow(2).sum(-1) + b.pow(2).sum(-1))
+
+
+def inter_view_gaps(z: Tensor, z_v: Tensor, *, zscore: bool) -> Tensor:
+    """Relative inter-view gap of each image, ‖x_i − x̃_i‖ / √(‖x_i‖² + ‖x̃_i‖²) [B] (float64, no grad; x the
+    z-scored rows when asked): the inter-view edge of image i is undefined for this model iff gap ≤ edge_tol.
+    No validation and no host sync (called every training step)."""
+    with torch.no_grad():
+        x, x_v = (zscore_rows(a.detach()) if zscore else a.detach() for a in (z, z_v))
+        x, x_v = x.double(), x_v.double()
+        den = (x.pow(2).sum(-1) + x_v.pow(2).sum(-1)).clamp_min(torch.finfo(torch.float64).tiny)
+        return ((x - x_v).pow(2).sum(-1) / den).sqrt()
 
 
 def rep_candidates(is_edges: str, batch_size: int, *, device: torch.device | str | None = None) -> Tensor:
@@ -163,24 +226,33 @@ def rep_candidates(is_edges: str, batch_size: int, *, device: torch.device | str
     return torch.ones(n, n, dtype=torch.bool, device=device).triu(1)
 
 
-def uep_scores(s: Tensor, s_v: Tensor | None, *, is_edges: str, uep: str) -> Tensor:
-    """UEP reliability scores (float64, no grad) from softmax(raw student logits), temperature 1.
-    cross_entropy: J[u, v] = −Σ_c p_u(c) log p_v(c); joint_entropy: J[u, v] = H(p_u) + H(p_v).
+def uep_scores(s: Tensor, s_v: Tensor | None, *, is_edges: str, uep: str, t=None, t_v=None) -> Tensor:
+    """UEP reliability scores (float64, no grad) from softmax(raw logits), temperature 1.
+    cross_entropy: J[u, v] = −Σ_c p_u(c) log p_v(c); joint_entropy: J[u, v] = H(p_u) + H(p_v) (student only);
+    teacher_student: J[u, v] = KL(p^T_u ‖ p^S_u) + KL(p^T_v ‖ p^S_v) (needs the teacher's t, t_v).
     cross_view: [B, B], u = real m (p), v = virtual n (p̃). all: [2B, 2B] over [real; virtual]; real_only:
     [B, B]; for these two the edge (u, v), u < v, uses p_u first and p_v second (entries u ≥ v unused)."""
     _options(is_edges=is_edges, uep=uep)
-    if uep not in ("cross_entropy", "joint_entropy"):
-        raise ValueError(f"uep_scores needs uep='cross_entropy' or 'joint_entropy'; got {uep!r}")
-    _inputs([("s", s), ("s_v", s_v)], virtual_needed=is_edges != "real_only", why=f"is_edges={is_edges!r}")
-    return _scores(s, s_v, is_edges, uep)
+    if uep not in SCORED_UEP:
+        raise ValueError(f"uep_scores needs uep in {SCORED_UEP}; got {uep!r}")
+    why = f"is_edges={is_edges!r}"
+    named = [("s", s), ("s_v", s_v)] + ([("t", t), ("t_v", t_v)] if uep == "teacher_student" else [])
+    if uep == "teacher_student" and t is None:
+        raise ValueError("t is required for uep='teacher_student' (it compares teacher and student)")
+    _inputs(named, virtual_needed=is_edges != "real_only", why=why)
+    return _scores(s, s_v, is_edges, uep, t, t_v)
 
 
-def _scores(s, s_v, is_edges, uep):
+def _scores(s, s_v, is_edges, uep, t=None, t_v=None):
     with torch.no_grad():
-        s, s_v = s.detach().double(), None if s_v is None else s_v.detach().double()
-        first = torch.cat([s, s_v]) if is_edges == "all" else s
-        second = s_v if is_edges == "cross_view" else first
-        lp1, lp2 = first.log_softmax(-1), second.log_softmax(-1)
+        views = [None if x is None else x.detach().double() for x in (s, s_v, t, t_v)]
+        lp = [None if x is None else x.log_softmax(-1) for x in views]
+        if uep == "teacher_student":  # per vertex: KL(p^T ‖ p^S) = Σ p^T (log p^T − log p^S)
+            kl = [None if lp[i] is None else (lp[i + 2].exp() * (lp[i + 2] - lp[i])).sum(-1) for i in (0, 1)]
+            first = torch.cat(kl) if is_edges == "all" else kl[0]
+            return _outer(first, kl[1] if is_edges == "cross_view" else first)
+        lp1 = torch.cat(lp[:2]) if is_edges == "all" else lp[0]
+        lp2 = lp[1] if is_edges == "cross_view" else lp1
         if uep == "cross_entropy":
             return -(lp1.exp() @ lp2.T)
         h1, h2 = -(lp1.exp() * lp1).sum(-1), -(lp2.exp() * lp2).sum(-1)
@@ -211,22 +283,28 @@ def _num_candidates(is_edges: str, b: int) -> int:
     return b * b if is_edges == "cross_view" else n * (n - 1) // 2
 
 
-def _direct(a_s, b_s, a_t, b_t, i, j, delta, residual):
-    """Materialised edges a_i − b_j (float64): (loss, dropped-element count), or (cosine,) if delta None."""
-    e_s, e_t = _unit(a_s[i] - b_s[j]), _unit(a_t[i] - b_t[j])
+def _direct(a_s, b_s, a_t, b_t, i, j, delta, residual, tol):
+    """Materialised edges a_i − b_j (float64): (loss, dropped-element count, undefined), or (cosine,
+    undefined) if delta None. An undefined edge (spec §2.4) is zeroed before unit: value 0, gradient 0."""
+    ends = [(a_s[i], b_s[j]), (a_t[i], b_t[j])]
+    diffs = [u - v for u, v in ends]
+    with torch.no_grad():
+        undef = _undefined(*ends[0], diffs[0].detach(), tol) | _undefined(*ends[1], diffs[1].detach(), tol)
+    e_s, e_t = (_unit(d.masked_fill(undef[:, None], 0)) for d in diffs)
     if delta is None:
-        return ((e_s * e_t).sum(-1),)
+        return (e_s * e_t).sum(-1), undef
     elem = F.smooth_l1_loss(e_s, e_t, reduction="none", beta=delta)
     if not residual:
-        return elem.sum(-1), torch.zeros_like(i)
+        return elem.sum(-1), torch.zeros_like(i), undef
     keep = (e_s - e_t).detach().abs() <= delta
-    return (elem * keep).sum(-1), (~keep).sum(-1)
+    return (elem * keep).sum(-1), (~keep).sum(-1), undef
 
 
 class _Edges(NamedTuple):  # all [nA, nB]
     value: Tensor  # float64 per-edge loss (0 off the active set) or cosine (NaN off it)
     dropped: Tensor  # int64 dropped-element counts
     direct: Tensor  # bool: active edges computed on the direct path
+    undefined: Tensor  # bool: active edges found undefined (spec §2.4), valued 0 with zero gradient
 
 
 def _outer(x: Tensor, y: Tensor) -> Tensor:
@@ -238,13 +316,13 @@ def _spread(a: Tensor, b: Tensor) -> Tensor:
     return torch.maximum(_outer(a.amax(-1), -b.amin(-1)), _outer(-a.amin(-1), b.amax(-1)))
 
 
-def _edges(a_s, b_s, a_t, b_t, active, delta, residual=False, same=False) -> _Edges:
+def _edges(a_s, b_s, a_t, b_t, active, delta, tol, residual=False, same=False) -> _Edges:
     """Edges a_i − b_j of student (a_s, b_s) and teacher (a_t, b_t) for the active (i, j); see module doc.
     same: b is a (symmetric sets), which saves two matmuls. delta None: cosines instead of losses."""
     a_s, b_s = a_s.double(), b_s.double()
     a_t, b_t = a_t.detach().double(), b_t.detach().double()
     if active.numel() * a_s.shape[1] <= _DENSE_LIMIT.get(a_s.device.type, 0):
-        return _dense_edges(a_s, b_s, a_t, b_t, active, delta, residual)
+        return _dense_edges(a_s, b_s, a_t, b_t, active, delta, residual, tol)
     sum_s = _outer(a_s.pow(2).sum(-1), b_s.pow(2).sum(-1))  # ‖x_i‖² + ‖x_j‖²
     sum_t = _outer(a_t.pow(2).sum(-1), b_t.pow(2).sum(-1))
     n2_s = (sum_s - 2 * (a_s @ b_s.T)).clamp_min(0)  # ‖a_i − b_j‖²
@@ -268,38 +346,41 @@ def _edges(a_s, b_s, a_t, b_t, active, delta, residual=False, same=False) -> _Ed
     on = active & fast
     value = torch.where(on, cos, math.nan) if delta is None else torch.where(on, 0.5 * d2 / delta, 0.0)
     dropped = torch.zeros(active.shape, dtype=torch.int64, device=active.device)
+    undefined = torch.zeros(active.shape, dtype=torch.bool, device=active.device)
     if i.numel():
         step = max(1, _CHUNK // a_s.shape[1])
         # several chunks: recompute each in backward, so that saved activations stay one chunk's worth
         many = torch.is_grad_enabled() and (a_s.requires_grad or b_s.requires_grad) and i.numel() > step
         run = partial(checkpoint, _direct, use_reentrant=False, preserve_rng_state=False) if many else _direct
         chunks = [(i[k : k + step], j[k : k + step]) for k in range(0, i.numel(), step)]
-        parts = [run(a_s, b_s, a_t, b_t, ii, jj, delta, residual) for ii, jj in chunks]
+        parts = [run(a_s, b_s, a_t, b_t, ii, jj, delta, residual, tol) for ii, jj in chunks]
         outs = [torch.cat(p) for p in zip(*parts, strict=True)]
         value = value.index_put((i, j), outs[0])
+        undefined = undefined.index_put((i, j), outs[-1])
         if delta is not None:
             dropped = dropped.index_put((i, j), outs[1])
-    return _Edges(value, dropped, slow)
+    return _Edges(value, dropped, slow, undefined)
 
 
-def _dense_edges(a_s, b_s, a_t, b_t, active, delta, residual) -> _Edges:
+def _dense_edges(a_s, b_s, a_t, b_t, active, delta, residual, tol) -> _Edges:
     """Every (i, j) materialised at once (small graphs on a GPU: no host sync); same values as _edges."""
     n_a, n_b = active.shape
     i = torch.arange(n_a, device=active.device).repeat_interleave(n_b)
     j = torch.arange(n_b, device=active.device).repeat(n_a)
-    out = [o.view(n_a, n_b) for o in _direct(a_s, b_s, a_t, b_t, i, j, delta, residual)]
+    out = [o.view(n_a, n_b) for o in _direct(a_s, b_s, a_t, b_t, i, j, delta, residual, tol)]
+    undefined = active & out[-1]
     if delta is None:
-        return _Edges(
-            torch.where(active, out[0], math.nan), torch.zeros_like(out[0], dtype=torch.int64), active
-        )
+        zeros = torch.zeros_like(out[0], dtype=torch.int64)
+        return _Edges(torch.where(active, out[0], math.nan), zeros, active, undefined)
     value = torch.where(active, out[0], 0.0)
-    return _Edges(value, torch.where(active, out[1], 0), active)
+    return _Edges(value, torch.where(active, out[1], 0), active, undefined)
 
 
-def _prepare(s, s_v, t, t_v, is_edges, standardise):
+def _prepare(s, s_v, t, t_v, is_edges, standardise, finite=True):
     """Validate; detach the teacher; drop the views for real_only; z-score. Returns [s, s_v, t, t_v]."""
     why = f"is_edges={is_edges!r}"
-    _inputs([("s", s), ("s_v", s_v), ("t", t), ("t_v", t_v)], virtual_needed=is_edges != "real_only", why=why)
+    named = [("s", s), ("s_v", s_v), ("t", t), ("t_v", t_v)]
+    _inputs(named, virtual_needed=is_edges != "real_only", why=why, finite=finite)
     if is_edges == "real_only" or s_v is None or t_v is None:
         s_v = t_v = None
     xs = (s, s_v, t.detach(), None if t_v is None else t_v.detach())
@@ -321,42 +402,60 @@ def _ic_sides(z):
     return w_s, w_s, w_t, w_t, torch.ones(n, n, dtype=torch.bool, device=w_s.device).triu(1)
 
 
-def _is_public(s, s_v, t, t_v, is_edges, standardise, delta, residual=False) -> _Edges:
+def _is_public(s, s_v, t, t_v, is_edges, standardise, delta, tol, residual=False) -> _Edges:
+    _options(is_edges=is_edges, zscore=standardise, edge_tol=tol)
     *sides, same = _is_sides(_prepare(s, s_v, t, t_v, is_edges, standardise), is_edges)
-    return _edges(*sides, rep_candidates(is_edges, s.shape[0], device=s.device), delta, residual, same)
+    return _edges(*sides, rep_candidates(is_edges, s.shape[0], device=s.device), delta, tol, residual, same)
 
 
-def _ic_public(s, s_v, t, t_v, standardise, delta) -> _Edges:
+def _ic_public(s, s_v, t, t_v, standardise, delta, tol) -> _Edges:
+    _options(zscore=standardise, edge_tol=tol)
     z = _prepare(s, s_v, t, t_v, "real_only" if s_v is None else "all", standardise)
-    return _edges(*_ic_sides(z), delta, same=True)
+    *sides, cand = _ic_sides(z)
+    return _edges(*sides, cand, delta, tol, same=True)
 
 
-def is_edge_losses(s, s_v, t, t_v, *, is_edges: str, zscore: bool, huber_delta: float, residual: bool):
+def is_edge_losses(
+    s, s_v, t, t_v, *, is_edges: str, zscore: bool, huber_delta: float, residual: bool, edge_tol=EDGE_TOL
+):
     """Per-edge IS loss ℓ of every edge of the set (no UEP ratio pruning), fast path. Returns EdgeLosses with
-    loss [B, B] (cross_view, real_only) or [2B, 2B] (all), in s.dtype, 0 outside the edge set; residual=True
-    applies the residual rule of :func:`vrm_loss` (dropped = number of dropped elements per edge)."""
-    _options(is_edges=is_edges, zscore=zscore, huber_delta=huber_delta)
-    e = _is_public(s, s_v, t, t_v, is_edges, zscore, float(huber_delta), bool(residual))
+    loss [B, B] (cross_view, real_only) or [2B, 2B] (all), in s.dtype, 0 outside the edge set and on
+    undefined edges; residual=True applies the residual rule of :func:`vrm_loss` (dropped = number of
+    dropped elements per edge)."""
+    _options(huber_delta=huber_delta)
+    e = _is_public(s, s_v, t, t_v, is_edges, zscore, float(huber_delta), edge_tol, bool(residual))
     return EdgeLosses(e.value.to(s.dtype), e.dropped)
 
 
-def ic_edge_losses(s, s_v, t, t_v, *, zscore: bool, huber_delta: float) -> Tensor:
-    """Per-edge IC loss [C, C] in s.dtype: ℓ_cd for c < d, 0 elsewhere. s_v = t_v = None: real batch only."""
-    _options(zscore=zscore, huber_delta=huber_delta)
-    return _ic_public(s, s_v, t, t_v, zscore, float(huber_delta)).value.to(s.dtype)
+def ic_edge_losses(s, s_v, t, t_v, *, zscore: bool, huber_delta: float, edge_tol=EDGE_TOL) -> Tensor:
+    """Per-edge IC loss [C, C] in s.dtype: ℓ_cd for c < d (0 if undefined), 0 elsewhere. s_v = t_v = None:
+    real batch only."""
+    _options(huber_delta=huber_delta)
+    return _ic_public(s, s_v, t, t_v, zscore, float(huber_delta), edge_tol).value.to(s.dtype)
 
 
-def is_edge_cosines(s, s_v, t, t_v, *, is_edges: str, zscore: bool) -> Tensor:
+def is_edge_cosines(s, s_v, t, t_v, *, is_edges: str, zscore: bool, edge_tol=EDGE_TOL) -> Tensor:
     """cos(E^S_uv, E^T_uv) for the IS edge set ([B, B] or [2B, 2B], s.dtype); NaN outside the edge set,
-    0 for a zero-length edge. Fast path: Gram matrices, near-duplicate vertices computed directly."""
-    _options(is_edges=is_edges, zscore=zscore)
-    return _is_public(s, s_v, t, t_v, is_edges, zscore, None).value.to(s.dtype)
+    0 for an undefined edge (:func:`is_undefined_edges` tells which). Fast path: Gram matrices, near-duplicate
+    vertices computed directly."""
+    return _is_public(s, s_v, t, t_v, is_edges, zscore, None, edge_tol).value.to(s.dtype)
 
 
-def ic_edge_cosines(s, s_v, t, t_v, *, zscore: bool) -> Tensor:
-    """cos(F^S_cd, F^T_cd) [C, C] in s.dtype for c < d, NaN elsewhere. s_v = t_v = None: real batch only."""
-    _options(zscore=zscore)
-    return _ic_public(s, s_v, t, t_v, zscore, None).value.to(s.dtype)
+def ic_edge_cosines(s, s_v, t, t_v, *, zscore: bool, edge_tol=EDGE_TOL) -> Tensor:
+    """cos(F^S_cd, F^T_cd) [C, C] in s.dtype for c < d (0 if undefined), NaN elsewhere. s_v = t_v = None: real
+    batch only."""
+    return _ic_public(s, s_v, t, t_v, zscore, None, edge_tol).value.to(s.dtype)
+
+
+def is_undefined_edges(s, s_v, t, t_v, *, is_edges: str, zscore: bool, edge_tol=EDGE_TOL) -> Tensor:
+    """bool mask of the IS edges of the set (layout of :func:`rep_candidates`) that are undefined (spec §2.4:
+    for the student or the teacher, ‖x_u − x_v‖² ≤ edge_tol² (‖x_u‖² + ‖x_v‖²)), decided as vrm_loss does."""
+    return _is_public(s, s_v, t, t_v, is_edges, zscore, None, edge_tol).undefined
+
+
+def ic_undefined_edges(s, s_v, t, t_v, *, zscore: bool, edge_tol=EDGE_TOL) -> Tensor:
+    """bool [C, C]: the class edges c < d that are undefined (two classes with (almost) identical columns)."""
+    return _ic_public(s, s_v, t, t_v, zscore, None, edge_tol).undefined
 
 
 def vrm_loss(
@@ -372,6 +471,8 @@ def vrm_loss(
     huber_delta: float,
     lambda_is: float,
     lambda_ic: float,
+    edge_tol: float = EDGE_TOL,
+    check_finite: bool = True,
 ) -> VRMOutput:
     """VRM relation-matching loss L = λ_IS·L_IS + λ_IC·L_IC (cross-entropy not included).
 
@@ -380,49 +481,61 @@ def vrm_loss(
     inter-view edges); "all": the 2B(2B−1)/2 pairs u < v of [real; virtual]; "real_only": the B(B−1)/2 pairs
     u < v of real vertices, and the IC graph uses the real batch only (s_v, t_v unused, may be None).
     zscore: standardise each row of s, s_v, t, t_v first (see :func:`zscore`); UEP scores never use it.
-    uep (IS graph only): "cross_entropy" / "joint_entropy": scores from :func:`uep_scores` (raw student
-    logits), then exactly floor(uep_ratio · n_IS) candidate edges with the largest scores are pruned
-    (:func:`uep_mask`: ties → smaller (u, v) in row-major order pruned first); masks under no_grad, pruned
-    edges neither add to the loss nor get gradient. "residual": element k of IS edge uv is dropped when
-    |E^S_uv,k − E^T_uv,k| > huber_delta (decided under no_grad); ℓ_uv sums smooth_l1 over the kept elements
-    (all quadratic: 0.5 d²/δ) and L_IS averages over all n_IS edges. "none": no pruning. uep_ratio ∈ [0, 1),
-    unused by "residual" and "none".
+    uep (IS graph only): "cross_entropy" / "joint_entropy" / "teacher_student": scores from
+    :func:`uep_scores` (raw logits), then exactly floor(uep_ratio · n_IS) candidate edges with the largest
+    scores are pruned (:func:`uep_mask`: ties → smaller (u, v) in row-major order pruned first); masks under
+    no_grad, pruned edges neither add to the loss nor get gradient. "residual": element k of IS edge uv is
+    dropped when |E^S_uv,k − E^T_uv,k| > huber_delta (decided under no_grad); ℓ_uv sums smooth_l1 over the
+    kept elements (all quadratic: 0.5 d²/δ) and L_IS averages over all n_IS edges. "none": no pruning.
+    uep_ratio ∈ [0, 1), unused by "residual" and "none".
+    edge_tol: τ of the undefined-edge rule (spec §2.4; see the module doc): an undefined IS or IC edge adds 0
+    to the loss and gets exactly zero gradient, but still counts in the mean.
+    check_finite: raise ValueError on NaN/inf inputs (one host sync); False (the trainer): a non-finite
+    input gives a non-finite loss, which the training loop reports.
     L_IS = Σ_{kept uv} ℓ_uv / max(n_kept, 1) (n_IS for "residual"); L_IC = Σ_{c<d} ℓ_cd / (C(C−1)/2) over the
     class graph F_cd = unit(w_c − w_d), w_c = column c of [z; z̃] (2B-dim; real_only: B-dim).
     A term whose λ is 0 while the other λ is not is computed without autograd graph (speed).
     Returns VRMOutput(loss, terms, masks), loss and terms in s.dtype.
     terms: "is", "ic" (unweighted L_IS, L_IC), detached diagnostics "is_kept_frac" (kept / n_IS),
     "is_dropped_element_frac" (residual: dropped elements / (n_IS·C), else 0), "is_direct_frac",
-    "ic_direct_frac" (share of edges computed on the materialised path).
+    "ic_direct_frac" (share of edges computed on the materialised path), "undefined_edges" (number of kept
+    IS edges plus IC edges that are undefined), and with virtual views "gap_min_s", "gap_min_t" (the
+    smallest relative inter-view gap of the batch, :func:`inter_view_gaps`, student and teacher).
     masks: "is" bool, True = edge kept (residual: no element dropped); "is_candidates" bool, the edge set
-    (:func:`rep_candidates`); "is_dropped_elements" int64 per edge. Shape [B, B] for cross_view (row m = real
-    m, column n = virtual n) and real_only (u < v only), [2B, 2B] for all (order [real; virtual], u < v
-    only). "ic": bool [C, C], True for c < d (every class edge is kept).
+    (:func:`rep_candidates`); "is_dropped_elements" int64 per edge; "is_undefined" bool, kept edges that
+    are undefined. Shape [B, B] for cross_view (row m = real m, column n = virtual n) and real_only (u < v
+    only), [2B, 2B] for all (order [real; virtual], u < v only). "ic": bool [C, C], True for c < d (every
+    class edge is kept); "ic_undefined": bool [C, C], the undefined class edges.
     """
     lambdas = (("lambda_is", lambda_is), ("lambda_ic", lambda_ic))
-    _options(is_edges, uep, zscore, uep_ratio, huber_delta, lambdas)
-    z = _prepare(s, s_v, t, t_v, is_edges, zscore)
+    _options(is_edges, uep, zscore, uep_ratio, huber_delta, lambdas, edge_tol)
+    z = _prepare(s, s_v, t, t_v, is_edges, zscore, finite=check_finite)
     a_s, b_s, a_t, b_t, same = _is_sides(z, is_edges)
     cand = rep_candidates(is_edges, s.shape[0], device=s.device)
-    c, delta, residual = s.shape[1], float(huber_delta), uep == "residual"
+    c, delta, residual, tol = s.shape[1], float(huber_delta), uep == "residual", float(edge_tol)
     keep = cand
-    if uep in ("cross_entropy", "joint_entropy"):
+    if uep in SCORED_UEP:
         k = math.floor(uep_ratio * _num_candidates(is_edges, s.shape[0]))
-        keep = _prune_top(_scores(s, s_v, is_edges, uep), cand, k)
+        keep = _prune_top(_scores(s, s_v, is_edges, uep, t, t_v), cand, k)
     n_is, n_ic = cand.sum().double(), c * (c - 1) // 2
     with torch.set_grad_enabled(torch.is_grad_enabled() and (lambda_is != 0 or lambda_ic == 0)):
-        e_is = _edges(a_s, b_s, a_t, b_t, keep, delta, residual, same)
+        e_is = _edges(a_s, b_s, a_t, b_t, keep, delta, tol, residual, same)
         l_is = e_is.value.sum() / (n_is if residual else keep.sum().clamp_min(1))
     if residual:
         keep = cand & (e_is.dropped == 0)
     with torch.set_grad_enabled(torch.is_grad_enabled() and (lambda_ic != 0 or lambda_is == 0)):
         *ic_sides, ic_cand = _ic_sides(z)
-        e_ic = _edges(*ic_sides, ic_cand, delta, same=True)
+        e_ic = _edges(*ic_sides, ic_cand, delta, tol, same=True)
         l_ic = e_ic.value.sum() / n_ic
     loss = (lambda_is * l_is + lambda_ic * l_ic).to(s.dtype)
     terms = {"is": l_is.to(s.dtype), "ic": l_ic.to(s.dtype)}
     diag = dict(is_kept_frac=keep.sum() / n_is, is_dropped_element_frac=e_is.dropped.sum() / (n_is * c))
     diag.update(is_direct_frac=e_is.direct.sum() / n_is, ic_direct_frac=e_ic.direct.sum().double() / n_ic)
+    diag["undefined_edges"] = (e_is.undefined.sum() + e_ic.undefined.sum()).double()
+    if z[1] is not None:
+        for name, (x, x_v) in (("gap_min_s", z[:2]), ("gap_min_t", z[2:])):
+            diag[name] = inter_view_gaps(x, x_v, zscore=False).min()
     terms.update({k: v.detach().to(s.dtype) for k, v in diag.items()})
     masks = {"is": keep, "is_candidates": cand, "is_dropped_elements": e_is.dropped, "ic": ic_cand}
+    masks.update(is_undefined=e_is.undefined, ic_undefined=e_ic.undefined)
     return VRMOutput(loss, terms, masks)

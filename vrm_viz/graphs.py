@@ -35,7 +35,7 @@ QUANTITIES = {
     "loss": "edge loss ℓ (Huber, teacher vs student)",
     "cosine": "cos(teacher edge, student edge)",
     "score": "UEP score",
-    "status": "kept / pruned",
+    "status": "kept / pruned / undefined",
     "length": "edge length ‖x_u − x_v‖",
 }
 MODELS = ("student", "teacher", "difference")
@@ -94,6 +94,9 @@ class Graph:
     batch_size: int
     notes: tuple[str, ...] = ()
     logits: tuple = field(default=(), repr=False)  # (s, s_v, t, t_v) as vrm_loss gets them
+    # bool: edges of the set with no direction (spec §2.4: vertices coincide for the student or the teacher);
+    # they add nothing to the loss, whatever UEP decided. None: no edge is undefined.
+    undefined: np.ndarray | None = field(default=None, repr=False)
 
     @cached_property
     def terms(self) -> dict:
@@ -124,8 +127,10 @@ class Graph:
         df["same_class"] = tgt[u] == tgt[v]
         img, view = vx.get("image", vx["vertex"]).to_numpy(), vx["view"].to_numpy()
         df["diagonal"] = (img[u] == img[v]) & (view[u] != view[v])
-        df["status"] = np.where(self.kept[u, v], "kept", "pruned")
+        undefined = self.undefined_mask[u, v]
+        df["status"] = np.where(undefined, "undefined", np.where(self.kept[u, v], "kept", "pruned"))
         df["kept"] = self.kept[u, v]
+        df["undefined"] = undefined
         for name in ("score", "loss", "cosine", "length_s", "length_t"):
             mat = getattr(self, name)
             df[name] = mat[u, v] if mat is not None else np.full(len(u), np.nan)
@@ -148,6 +153,14 @@ class Graph:
         return self.n_edges - self.n_kept
 
     @property
+    def undefined_mask(self) -> np.ndarray:
+        return np.zeros_like(self.candidates) if self.undefined is None else self.undefined
+
+    @property
+    def n_undefined(self) -> int:
+        return int((self.undefined_mask & self.candidates).sum())
+
+    @property
     def labels(self) -> list[str]:
         return self.vertices["label"].tolist()
 
@@ -168,7 +181,7 @@ class Graph:
         return None
 
     def matrix(self, quantity: str, model: str = "student") -> np.ndarray:
-        """[N, N] float matrix of a quantity; "status": 0 kept, 1 pruned, NaN not an edge."""
+        """[N, N] float matrix of a quantity; "status": 0 kept, 1 pruned, 2 undefined, NaN not an edge."""
         why = self.unavailable(quantity, model)
         if why:
             raise ValueError(why)
@@ -179,7 +192,8 @@ class Graph:
                 return self.length_s - self.length_t
             return self.length_s if model == "student" else self.length_t
         if quantity == "status":
-            return np.where(self.candidates, np.where(self.kept, 0.0, 1.0), np.nan)
+            status = np.where(self.undefined_mask, 2.0, np.where(self.kept, 0.0, 1.0))
+            return np.where(self.candidates, status, np.nan)
         return getattr(self, quantity)
 
     def edge(self, u: int, v: int) -> pd.Series | None:
@@ -260,9 +274,14 @@ def inter_sample_graph(snap: Snapshot, opts: GraphOptions | None = None) -> Grap
     nan = torch.full(cand.shape, float("nan"), dtype=torch.float64)
     loss = cos = score = nan
     kept = cand  # uep="none"; the scored rules prune with relations.uep_mask, as vrm_loss does
-    if opts.uep in ("cross_entropy", "joint_entropy"):
-        raw = R.uep_scores(s, s_v, is_edges=opts.is_edges, uep=opts.uep)
+    if opts.uep in R.SCORED_UEP and (teacher or opts.uep != "teacher_student"):
+        pair = dict(t=t, t_v=t_v) if opts.uep == "teacher_student" else {}
+        raw = R.uep_scores(s, s_v, is_edges=opts.is_edges, uep=opts.uep, **pair)
         score, kept = torch.where(cand, raw, nan), R.uep_mask(raw, cand, uep_ratio=opts.uep_ratio)
+    elif opts.uep == "teacher_student":
+        notes.append(
+            "The teacher_student rule compares teacher and student predictions: no teacher, no pruning."
+        )
     if teacher:
         kw = dict(is_edges=opts.is_edges, zscore=opts.zscore)
         kw_loss = dict(huber_delta=opts.huber_delta, residual=opts.uep == "residual")
@@ -279,10 +298,13 @@ def inter_sample_graph(snap: Snapshot, opts: GraphOptions | None = None) -> Grap
         for k, m in (("loss", loss), ("cosine", cos), ("score", score))
     }
     cand_np, kept_np = (_place(m.numpy(), opts.is_edges, b, False) for m in (cand, kept))
+    pair = (t, t_v) if teacher else (s, s_v)  # without a teacher: the rule on the student alone
+    undefined = R.is_undefined_edges(s, s_v, *pair, is_edges=opts.is_edges, zscore=opts.zscore)
+    undefined = _place(undefined.numpy(), opts.is_edges, b, False)
     length_t = _lengths(t, t_v, opts.zscore, columns=False) if teacher else None
     vertices = vertex_table(snap, virtual=opts.virtual)
     lengths = dict(length_s=_lengths(s, s_v, opts.zscore, columns=False), length_t=length_t)
-    extra = dict(batch_size=b, notes=tuple(notes), logits=(s, s_v, t, t_v))
+    extra = dict(batch_size=b, notes=tuple(notes), logits=(s, s_v, t, t_v), undefined=undefined)
     return Graph(INTER_SAMPLE, opts, vertices, cand_np, kept_np, **mats, **lengths, **extra)
 
 
@@ -291,7 +313,7 @@ def reprune(graph: Graph, uep_ratio: float) -> Graph:
     """``graph`` (an IS graph) under another UEP ratio: relations.uep_mask re-run on its stored UEP scores,
     every ratio-independent value reused (what a ratio slider needs); the loss terms follow lazily."""
     opts = replace(graph.options, uep_ratio=float(uep_ratio))
-    if graph.kind != INTER_SAMPLE or opts.uep not in ("cross_entropy", "joint_entropy"):
+    if graph.kind != INTER_SAMPLE or opts.uep not in R.SCORED_UEP or np.isnan(graph.score).all():
         return replace(graph, options=opts)  # the ratio is unused
     b = graph.batch_size
     score = torch.from_numpy(graph.score[:b, b:] if opts.is_edges == "cross_view" else graph.score)
@@ -317,6 +339,8 @@ def inter_class_graph(snap: Snapshot, opts: GraphOptions | None = None) -> Graph
     note = "UEP prunes inter-sample edges only: every class edge c < d is kept (REP keeps one orientation)."
     extra = dict(length_s=length_s, length_t=length_t, batch_size=snap.batch_size, notes=(note,))
     extra["logits"] = (s, s_v, t, t_v)
+    pair = (t, t_v) if snap.has_teacher else (s, s_v)
+    extra["undefined"] = R.ic_undefined_edges(s, s_v, *pair, zscore=opts.zscore).numpy()
     return Graph(INTER_CLASS, opts, _class_table(snap), cand, cand.copy(), loss, cos, nan, **extra)
 
 
@@ -377,9 +401,10 @@ def edge_vectors(snap: Snapshot, kind: str, opts: GraphOptions, u: int, v: int) 
     else:
         fn, dims = R.is_graph, list(snap.classes)
     out = {"dimension": dims}
-    for name, z, z_v in (("teacher", t, t_v), ("student", s, s_v)):
+    partner = (t, t_v) if t is not None else None  # an edge undefined for either model is 0 for both
+    for name, z, z_v, other in (("teacher", t, t_v, (s, s_v)), ("student", s, s_v, partner)):
         if z is not None:
-            out[name] = _np(fn(z, z_v, zscore=opts.zscore)[u, v])
+            out[name] = _np(fn(z, z_v, zscore=opts.zscore, partner=other)[u, v])
     return pd.DataFrame(out)
 
 

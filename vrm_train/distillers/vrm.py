@@ -35,11 +35,14 @@ class VRMConfig:
     ce_weight: float = 1.0
     is_edges: Literal["cross_view", "all", "real_only"] = "cross_view"
     zscore: bool = True
-    uep: Literal["cross_entropy", "joint_entropy", "residual", "none"] = "cross_entropy"
+    uep: Literal["cross_entropy", "joint_entropy", "teacher_student", "residual", "none"] = "cross_entropy"
     uep_ratio: float = 0.4
     huber_delta: float = 1.0
     lambda_is: float = 16.0
     lambda_ic: float = 16.0
+    # τ of the undefined-edge rule (spec §2.4): an edge whose two vertices coincide to within τ (relative) for
+    # the student or the teacher has no direction and gets no loss and no gradient. In [0, 1e-3].
+    edge_tol: float = 1e-5
     ce_virtual: float = 0.0  # weight of cross-entropy on the virtual view (off by default)
     # How the student's BatchNorm sees the two views: joint = one forward of the concatenated 2B batch (BN
     # statistics of real + virtual images); separate = two forwards (each view normalised by its own batch
@@ -58,6 +61,8 @@ class VRMConfig:
             bad.append(f"config key 'vrm.huber_delta' must be > 0, got {self.huber_delta}")
         if not 0.0 <= self.uep_ratio < 1.0:
             bad.append(f"config key 'vrm.uep_ratio' must be in [0, 1), got {self.uep_ratio}")
+        if not 0.0 <= self.edge_tol <= 1e-3:
+            bad.append(f"config key 'vrm.edge_tol' must be in [0, 0.001], got {self.edge_tol}")
         return bad
 
 
@@ -83,6 +88,7 @@ class VRM(Distiller):
         huber_delta,
         lambda_is,
         lambda_ic,
+        edge_tol,
         ce_virtual,
         student_bn,
         kd_weight,
@@ -98,6 +104,8 @@ class VRM(Distiller):
             huber_delta=huber_delta,
             lambda_is=lambda_is,
             lambda_ic=lambda_ic,
+            edge_tol=edge_tol,
+            check_finite=False,  # a NaN reaches the loss and the engine's clear stop (no host sync either)
         )
         self.needs_virtual = is_edges != "real_only"
         self.ce_virtual, self.kd_weight, self.kd_temperature = ce_virtual, kd_weight, kd_temperature

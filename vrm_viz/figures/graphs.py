@@ -21,7 +21,7 @@ from vrm_viz.graphs import INTER_CLASS, INTER_SAMPLE, INTER_VIEW, QUANTITIES, Gr
 
 CLASS_COLORS = qualitative.Plotly + qualitative.Dark24
 VIEW_SYMBOLS = {"real": "circle", "virtual": "diamond", "class": "square"}
-KEPT, PRUNED = "#2ca02c", "#d62728"
+KEPT, PRUNED, UNDEFINED = "#2ca02c", "#d62728", "#9467bd"
 _SCALES = {"loss": "Viridis", "length": "Viridis", "score": "Cividis", "cosine": "RdBu"}
 _SHORT = {
     QUANTITIES[k]: v
@@ -67,15 +67,19 @@ def matrix_heatmap(
     col_split: int | None = None,
     height: int = 620,
 ) -> go.Figure:
-    """Heatmap of a matrix (rows top to bottom); ``status``: a categorical kept (0) / pruned (1) map,
-    NaN = not an edge; splits draw lines before that row/column (e.g. the real/virtual boundary)."""
+    """Heatmap of a matrix (rows top to bottom); ``status``: a categorical kept (0) / pruned (1) / undefined
+    (2) map, NaN = not an edge; splits draw lines before that row/column (e.g. the real/virtual boundary)."""
     kw: dict = dict(z=z, x=cols, y=rows, colorscale=colorscale, hoverongaps=False, zmid=zmid)
     kw["hovertemplate"] = f"%{{y}} – %{{x}}<br>{value_label}: %{{z:.4g}}<extra></extra>"
     if status:
-        text = np.where(np.isnan(z), "not an edge", np.where(z == 0, "kept", "pruned"))
-        scale = [[0, KEPT], [0.5, KEPT], [0.5, PRUNED], [1, PRUNED]]
-        kw.update(text=text, colorscale=scale, zmin=0, zmax=1, zmid=None)
-        kw["colorbar"] = dict(tickvals=[0.25, 0.75], ticktext=["kept", "pruned"], title="edge")
+        names = np.array(["kept", "pruned", "undefined (no direction)"], dtype=object)
+        text = np.where(np.isnan(z), "not an edge", names[np.nan_to_num(z).astype(int).clip(0, 2)])
+        third = 1 / 3
+        scale = [[0, KEPT], [third, KEPT], [third, PRUNED], [2 * third, PRUNED], [2 * third, UNDEFINED]]
+        kw.update(text=text, colorscale=[*scale, [1, UNDEFINED]], zmin=0, zmax=2, zmid=None)
+        kw["colorbar"] = dict(
+            tickvals=[1 / 3, 1, 5 / 3], ticktext=["kept", "pruned", "undefined"], title="edge"
+        )
         kw["hovertemplate"] = "%{y} – %{x}<br>%{text}<extra></extra>"
     else:
         kw["colorbar"] = dict(title=_SHORT.get(value_label, value_label[:14]))
@@ -135,7 +139,8 @@ def graph_heatmap(
     kind = INTER_VIEW if block in (INTER_VIEW, "inter-view") else graph.kind
     title = f"{kind.capitalize()} graph: {what}"
     if quantity == "status":
-        title += f" ({graph.n_pruned} of {graph.n_edges} edges pruned)"
+        title += f" ({graph.n_pruned} of {graph.n_edges} edges pruned"
+        title += f", {graph.n_undefined} undefined)" if graph.n_undefined else ")"
     fig = matrix_heatmap(
         z,
         labels[rows_i].tolist(),
@@ -254,6 +259,11 @@ def node_positions(g: nx.Graph, layout: str = "spring", seed: int = 0) -> dict:
     return nx.spring_layout(g, seed=seed, k=2 / math.sqrt(max(g.number_of_nodes(), 1)))
 
 
+def _status(d: dict) -> str:
+    """An edge-table row's status: its "status" column, else kept / pruned from "kept"."""
+    return d.get("status") or ("kept" if d.get("kept", True) else "pruned")
+
+
 def _segments(pos: dict, edges: list) -> tuple[list, list]:
     xs, ys = [], []
     for u, v, _ in edges:
@@ -276,8 +286,10 @@ def node_link_figure(
     midpoint carries customdata [u_id, v_id]. ``pos``: precomputed :func:`node_positions`."""
     pos = pos or node_positions(g, layout)
     edges = list(g.edges(data=True))
-    kept = [e for e in edges if e[2].get("kept", True)]
-    pruned = [e for e in edges if not e[2].get("kept", True)]
+    status = [_status(d) for _, _, d in edges]
+    kept = [e for e, st in zip(edges, status, strict=True) if st == "kept"]
+    pruned = [e for e, st in zip(edges, status, strict=True) if st == "pruned"]
+    undefined = [e for e, st in zip(edges, status, strict=True) if st == "undefined"]
     vals = np.array([e[2].get(value, np.nan) for e in edges], dtype=float)
     finite = vals[np.isfinite(vals)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
@@ -317,11 +329,23 @@ def node_link_figure(
                 line=dict(color=PRUNED, width=2, dash="dash"),
             )
         )
+    if undefined:  # vertices that coincide: the edge has no direction, adds no loss and gets no gradient
+        xs, ys = _segments(pos, undefined)
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                name="undefined edges (no direction)",
+                hoverinfo="skip",
+                line=dict(color=UNDEFINED, width=1.5, dash="dot"),
+            )
+        )
     mid_x = [(pos[u][0] + pos[v][0]) / 2 for u, v, _ in edges]
     mid_y = [(pos[u][1] + pos[v][1]) / 2 for u, v, _ in edges]
     hover = [
-        f"{d.get('u')} – {d.get('v')}<br>{value}: {d.get(value, np.nan):.4g}<br>{'kept' if d.get('kept', True) else 'pruned'}"
-        for _, _, d in edges
+        f"{d.get('u')} – {d.get('v')}<br>{value}: {d.get(value, np.nan):.4g}<br>{st}"
+        for (_, _, d), st in zip(edges, status, strict=True)
     ]
     fig.add_trace(
         go.Scatter(
@@ -338,7 +362,7 @@ def node_link_figure(
                 colorscale="Viridis",
                 cmin=lo,
                 cmax=hi,
-                symbol=["circle" if d.get("kept", True) else "x" for _, _, d in edges],
+                symbol=[{"kept": "circle", "pruned": "x"}.get(st, "diamond-open") for st in status],
                 colorbar=dict(title=value[:12], x=1.02),
             ),
         )
