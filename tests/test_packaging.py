@@ -59,9 +59,10 @@ def test_dependency_floors_cover_the_apis_we_use(pyproject):
     floors = {m.group(1): m.group(2) for m in (re.match(r"([\w.-]+)>=([\d.]+)", d) for d in deps) if m}
     assert set(floors) >= {"torch", "streamlit", "kornia", "numpy", "pandas", "plotly"}
     version = lambda s: tuple(int(x) for x in s.split("."))  # noqa: E731
-    # get_total_norm is new in torch 2.6; st.download_button takes a callable as data from streamlit 1.52
+    # get_total_norm is new in torch 2.6; st.download_button takes a callable as data from streamlit 1.52;
     assert version(floors["torch"]) >= (2, 6)
     assert version(floors["streamlit"]) >= (1, 52)
+    assert version(floors["scikit-learn"]) >= (1, 5)  # TSNE(max_iter=...)
 
 
 def test_no_top_level_app_package(pyproject):
