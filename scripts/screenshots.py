@@ -14,7 +14,14 @@ from vrm_app.browser import launch_chromium, serve_app
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # view name -> url path (the default page, Runs, is served at the root: /runs answers "Page not found")
-VIEWS = {"runs": "", "graphs": "graphs", "compare": "compare", "pruned": "pruned", "learn": "learn"}
+VIEWS = {
+    "runs": "",
+    "graphs": "graphs",
+    "compare": "compare",
+    "pruned": "pruned",
+    "across": "across",
+    "learn": "learn",
+}
 
 
 def wait_rendered(page, *, plots: int = 1, timeout_ms: int = 120_000) -> None:

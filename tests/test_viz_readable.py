@@ -118,3 +118,18 @@ def test_glossary_and_option_help():
     for f in dataclasses.fields(G.GraphOptions):
         assert f.name in OPTION_HELP, f"no help text for option {f.name}"
     assert "Huber" in OPTION_HELP["huber_delta"]
+
+
+def test_heatmap_cells_carry_their_edge(vrm):
+    _, snap = vrm
+    g = G.inter_sample_graph(snap, G.GraphOptions())
+    for block, sort in (("full", True), ("inter-view", False)):
+        fig = FG.graph_heatmap(g, "loss", block=block, sort_by_class=sort, clickable=True)
+        cells = fig.data[-1]
+        assert cells.name == "edge cells" and len(cells.customdata) == (
+            2 * g.n_edges if block == "full" else g.batch_size**2
+        )
+        labels = np.asarray(FG._axis_labels(g), dtype=object)
+        for (u, v), x, y in list(zip(cells.customdata, cells.x, cells.y, strict=True))[:50]:
+            assert (y, x) == (labels[u], labels[v])  # row = u, column = v
+            assert g.candidates[u, v] or g.candidates[v, u]
