@@ -8,6 +8,8 @@ class probabilities, and metric deltas of several runs against a baseline.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -105,9 +107,12 @@ def delta_bars_figure(frame: pd.DataFrame, metrics: list[str], baseline: str, *,
     """One panel per metric: each run's difference to ``baseline`` (the "Δ metric" columns of
     :func:`vrm_viz.across.with_deltas`), green above zero, red below."""
     labels = labels or {}
-    fig = make_subplots(
-        rows=1, cols=max(len(metrics), 1), subplot_titles=[labels.get(m, m)[:40] for m in metrics]
-    )
+    width = max(
+        14, 110 // max(len(metrics), 1)
+    )  # characters per title line: titles never run into each other
+    titles = ["<br>".join(textwrap.wrap(labels.get(m, m), width)) for m in metrics]
+    fig = make_subplots(rows=1, cols=max(len(metrics), 1), subplot_titles=titles, horizontal_spacing=0.06)
+    fig.update_annotations(font_size=11)
     others = frame[frame.run != baseline]
     for col, metric in enumerate(metrics, 1):
         d = pd.to_numeric(others[f"Δ {metric}"])
@@ -125,6 +130,6 @@ def delta_bars_figure(frame: pd.DataFrame, metrics: list[str], baseline: str, *,
         fig.add_hline(y=0, line=dict(color="black", width=1), row=1, col=col)
     fig.update_xaxes(tickangle=-45, automargin=True)
     fig.update_layout(
-        title=f"Difference to the baseline run {baseline}", height=420, margin=dict(t=80, l=10, r=10, b=10)
+        title=f"Difference to the baseline run {baseline}", height=440, margin=dict(t=110, l=10, r=10, b=10)
     )
     return fig
