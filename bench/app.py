@@ -1,7 +1,6 @@
 """App responsiveness on the demo runs: first loads, warm interactions and the foreign-checkpoint flow.
 
     python -m bench.app                      # server-side times (Streamlit AppTest), writes the "app" section
-    python -m bench.app --browser            # + the same pages loaded in headless chromium (bench/app_browser.py)
     python -m bench.app --repeats 5 --no-write
 
 *First load* of a page: a new session opens it with every st.cache_data/st.cache_resource cache cleared (runs,
@@ -9,7 +8,7 @@ snapshots, graphs and models are loaded again; Python modules stay imported, as 
 *Interactions*: in one session, after the page's first load, a widget is set to each of a list of values and
 the rerun is timed: a slider moved to new positions (the real pruning code re-runs on saved logits), a radio
 or select box switched. AppTest runs the script in-process: these are the server-side times a user waits
-for, without browser drawing (``--browser`` adds that). Targets (issue 13): first load < 3 s, every warm
+for, without browser drawing (tests/test_browser.py drives the real browser, untimed). Targets (issue 13): first load < 3 s, every warm
 interaction < 1 s (checked on the median and shown with the slowest move); open checkpoints: 3 snapshots of
 a 32-px CIFAR pair on a folder of PNGs < 15 s (bench/app_live.py). The machine's load average is printed:
 other jobs share its cores, and every time here grows with it.
@@ -95,7 +94,6 @@ def main(argv: list[str] | None = None) -> str:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=2, help="rounds over each interaction's values")
     p.add_argument("--timeout", type=float, default=300.0, help="AppTest timeout per run (s)")
-    p.add_argument("--browser", action="store_true", help="also time page loads in headless chromium")
     p.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = p.parse_args(argv)
     logging.getLogger("streamlit").setLevel(logging.ERROR)  # bare-mode warnings of AppTest/cache clearing
@@ -129,13 +127,7 @@ def main(argv: list[str] | None = None) -> str:
             f"{ok} < {LIVE_TARGET_S:.0f} s",
         ]
     )
-    browser = ""
-    if args.browser:
-        from bench.app_browser import browser_table
-
-        browser = browser_table()
-    command = "python -m bench.app" + (" --browser" if args.browser else "")
-    command += f" --repeats {args.repeats}" if args.repeats != 2 else ""
+    command = "python -m bench.app" + (f" --repeats {args.repeats}" if args.repeats != 2 else "")
     md = "\n".join(
         [
             "## App responsiveness (app)",
@@ -150,7 +142,6 @@ def main(argv: list[str] | None = None) -> str:
             f"checkpoints inputs: {live['inputs']}.",
             "",
             markdown_table(["step", "seconds (median)", "slowest (s)", "target"], rows),
-            browser,
         ]
     )
     print(md)
