@@ -218,3 +218,51 @@ def test_gradient_norm_is_logged_before_clipping(teacher_dir, tmp_path):
     assert float(row_clip["grad_norm_max"]) > 100 * clip
     # and the clip did act: the two runs trained differently
     assert float(row_clip["train_loss"]) != pytest.approx(float(row_free["train_loss"]), rel=1e-6)
+
+
+def _nan_logits(module, args, output):
+    """Forward hook: the student's logits become NaN (its features stay as they are)."""
+    if isinstance(output, tuple):
+        return (output[0] * float("nan"), *output[1:])
+    return output * float("nan")
+
+
+@pytest.mark.parametrize("method", sorted(REGISTRY))
+def test_non_finite_logits_stop_cleanly_for_every_method(method, teacher_dir, tmp_path, monkeypatch):
+    """NaN student logits from epoch 2 on: the engine's stop, whatever the method (VRM included, whose
+    relation maths used to raise its own ValueError), with the epoch-1 checkpoint intact and advice that
+    names a command."""
+    original = Trainer.train_epoch
+
+    def poisoned_from_epoch_2(self, epoch):
+        if epoch == 2:
+            self.student.register_forward_hook(_nan_logits)
+        return original(self, epoch)
+
+    monkeypatch.setattr(Trainer, "train_epoch", poisoned_from_epoch_2)
+    cfg = distill(tmp_path, "nan", method, teacher_dir, "optim.epochs=3", "log_every=2")
+    with pytest.raises(NonFiniteLossError) as err:
+        train(cfg, progress=False)
+    msg = str(err.value)
+    assert msg.startswith("non-finite loss at epoch 2, step 2 ")
+    run = RunDir(os.path.join(tmp_path, "nan"))
+    assert f"the last good checkpoint (epoch 1) is intact at {run.checkpoint('last')}" in msg
+    assert f"vrm-train resume {run.path} optim.lr=0.005 optim.clip_grad_norm=5 --change-schedule" in msg
+    state = load_file(run.checkpoint("last"))
+    assert state["epoch"] == 1 and all(torch.isfinite(v).all() for v in state["model"].values())
+    assert [r["epoch"] for r in read_rows(run.path)] == ["1"]
+
+
+def test_vrm_divergence_stops_with_the_clear_message(teacher_dir, tmp_path):
+    """The issue's reproduction: a schedule that multiplies the learning rate by 1e8 after epoch 1."""
+    schedule = (
+        "optim.schedule=multistep",
+        "optim.warmup_epochs=0",
+        "optim.milestones=[1]",
+        "optim.gamma=1e8",
+    )
+    cfg = distill(tmp_path, "boom", "vrm", teacher_dir, "optim.epochs=2", "log_every=1", *schedule)
+    with pytest.raises(NonFiniteLossError, match=r"^non-finite loss at epoch 2, step \d+ ") as err:
+        train(cfg, progress=False)
+    assert "optim.gamma=0.1 --change-schedule" in str(err.value)
+    assert load_file(RunDir(os.path.join(tmp_path, "boom")).checkpoint("last"))["epoch"] == 1

@@ -382,16 +382,20 @@ class Trainer:
     def _check_finite(self, meter: TrainMeter, epoch: int, it: int) -> None:
         if meter.loss_is_finite():
             return
-        terms = meter.describe()
-        last = self.run.checkpoint("last")
-        kept = (
-            f"the last good checkpoint (epoch {self.epoch}) is intact at {last}"
-            if os.path.exists(last)
-            else ("no checkpoint had been written yet")
-        )
+        o, last = self.cfg.optim, self.run.checkpoint("last")
+        fix = f"optim.lr={o.lr / 10:.3g} optim.clip_grad_norm={o.clip_grad_norm or 5:g}"
+        fix += " optim.gamma=0.1" if o.gamma > 1 else ""  # a schedule that multiplies the lr
+        if os.path.exists(last):
+            state = f"the last good checkpoint (epoch {self.epoch}) is intact at {last}"
+            todo = (
+                "Continue from it with a 10x smaller learning rate and gradient clipping: "
+                f"vrm-train resume {self.run.path} {fix} --change-schedule"
+            )
+        else:
+            state = "no checkpoint had been written yet"
+            todo = f"Start the run again with a 10x smaller learning rate and gradient clipping: {fix}"
         raise NonFiniteLossError(
-            f"non-finite loss at epoch {epoch}, step {it + 1} (running sums: {terms}); {kept}. "
-            "Lower optim.lr, enable optim.clip_grad_norm, or check the loss weights, then resume with --resume."
+            f"non-finite loss at epoch {epoch}, step {it + 1} (running sums: {meter.describe()}); {state}. {todo}"
         )
 
     def _eval_batches(self, split: str):

@@ -26,10 +26,13 @@ def grad_norm(params: list[torch.nn.Parameter], clip: float | None) -> torch.Ten
 
 class TrainMeter:
     """Batch-size-weighted sums of the epoch's terms, the number of correct predictions, and the largest
-    gradient norm (a blow-up shows as a spike of ``grad_norm_max`` even when the mean hides it)."""
+    gradient norm (a blow-up shows as a spike of ``grad_norm_max`` even when the mean hides it). A metric
+    whose name ends in ``_min`` is the smallest value of the epoch instead of a mean (e.g. VRM's
+    ``view_gap_s_min``, the smallest relative inter-view gap: 0 means an undefined edge)."""
 
     def __init__(self, device: torch.device):
         self.sums: dict[str, torch.Tensor] = {}
+        self.mins: dict[str, torch.Tensor] = {}
         self.correct = torch.zeros((), device=device)
         self.grad_max = torch.zeros((), device=device)
         self.seen = 0
@@ -39,7 +42,11 @@ class TrainMeter:
         self.seen += b
         terms = [("loss", loss), ("grad_norm", norm), *out["losses"].items(), *out["metrics"].items()]
         for k, v in terms:
-            self.sums[k] = self.sums.get(k, 0.0) + v.detach().float() * b
+            v = v.detach().float()
+            if k.endswith("_min"):
+                self.mins[k] = torch.minimum(self.mins[k], v) if k in self.mins else v
+            else:
+                self.sums[k] = self.sums.get(k, 0.0) + v * b
         self.correct += (out["logits"].argmax(1) == labels).sum()
         self.grad_max = torch.maximum(self.grad_max, norm)
 
@@ -68,4 +75,8 @@ class TrainMeter:
         row = {f"train_{k}" if k == "loss" else k: packed[i].item() / total for i, k in enumerate(keys)}
         row["train_top1"] = 100.0 * packed[-2].item() / total
         row["grad_norm_max"] = self.grad_max.item()
+        if self.mins:
+            keys = sorted(self.mins)
+            mins = R.all_reduce_min(torch.stack([self.mins[k] for k in keys]).double(), rt)
+            row.update({k: mins[i].item() for i, k in enumerate(keys)})
         return row

@@ -94,3 +94,9 @@ def all_reduce_sum(t: torch.Tensor, rt: Runtime) -> torch.Tensor:
     if rt.distributed:
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t
+
+
+def all_reduce_min(t: torch.Tensor, rt: Runtime) -> torch.Tensor:
+    if rt.distributed:
+        dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return t

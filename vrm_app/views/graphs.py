@@ -56,6 +56,12 @@ m[3].metric(
 m[4].metric("L_IC", f"{g.terms['L_IC']:.4f}" if g.terms else "—", help="Mean ℓ over class edges (vrm_loss).")
 for note in g.notes:
     st.caption(note)
+if g.n_undefined:
+    st.caption(
+        f"{g.n_undefined} undefined edge(s): their two vertices coincide for the student or the teacher (an "
+        "image whose virtual view is its real view), so the edge has no direction; the loss gives it 0 and no "
+        "gradient (docs/method.md §2.4). Drawn as *undefined*, neither kept nor pruned."
+    )
 
 why = g.unavailable(quantity, model)
 cell = None
