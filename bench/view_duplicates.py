@@ -50,7 +50,13 @@ def main() -> None:
     args = ap.parse_args()
     device = torch.device(args.device)
     cfg = load_config(
-        None, [f"data.name={args.dataset}", f"data.batch_size={args.batch_size}", f"device={args.device}"]
+        None,
+        [
+            "method=vanilla",
+            f"data.name={args.dataset}",
+            f"data.batch_size={args.batch_size}",
+            f"device={args.device}",
+        ],
     )
     data = data_from_config(cfg.data)
     views = views_from_config(cfg.data, data, device)

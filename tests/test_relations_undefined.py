@@ -207,6 +207,11 @@ def test_edge_tol_stays_below_the_cancellation_threshold():
     # edge the rule can call undefined (‖a‖² ≤ τ² (…), τ ≤ MAX_EDGE_TOL) is decided on the direct path
     assert R.MAX_EDGE_TOL**2 <= R._CANCEL / 100
     s, s_v, t, t_v = make_logits(8, 6, seed=2)
-    s_v[3] = s[3] + 0.9 * R.MAX_EDGE_TOL * s[3].abs().max()  # a defined-or-not edge just under τ_max
-    out = R.vrm_loss(s, s_v, t, t_v, **dict(BASE_OPTS, uep="none", huber_delta=2.5), edge_tol=R.MAX_EDGE_TOL)
-    assert bool(out.masks["is_undefined"][3, 3]) and float(out.terms["is_direct_frac"]) > 0
+    # image 3's student views differ by a relative gap of 0.9 τ_max / √2 … 0.9 τ_max: undefined at τ_max, and
+    # the Gram path (which certifies every edge here, δ = 2.5) must have sent it to the direct path
+    s_v[3] = s[3] + 0.9 * R.MAX_EDGE_TOL * s[3].abs().max()
+    opts = dict(BASE_OPTS, uep="none", huber_delta=2.5, zscore=False)
+    out = R.vrm_loss(s, s_v, t, t_v, **opts, edge_tol=R.MAX_EDGE_TOL)
+    assert out.masks["is_undefined"].nonzero().tolist() == [[3, 3]]
+    assert float(out.terms["is_direct_frac"]) == 1 / 64  # that edge, and only that one, went direct
+    assert not R.vrm_loss(s, s_v, t, t_v, **opts).masks["is_undefined"].any()  # defined at τ = 1e-5
