@@ -77,14 +77,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def plan(args, out: str) -> tuple[list, list[dict], list[str]]:
     jobs, rows, missing = [], [], []
+    methods = []
     for label, method, opts in METHODS:
-        if label not in args.methods:
-            continue
-        if not available(opts, method):
-            missing.append(label)
-            continue
+        if label in args.methods:
+            (methods if available(opts, method) else missing).append((label, method, opts))
+    # seed-major: a sitting that stops early leaves complete, paired comparisons of the first seeds
+    for seed in args.seeds:
         for frac in args.fractions:
-            for seed in args.seeds:
+            for label, method, opts in methods:
                 extra = [
                     *opts,
                     f"data.corrupt_teacher_fraction={frac}",
@@ -93,7 +93,7 @@ def plan(args, out: str) -> tuple[list, list[dict], list[str]]:
                 run_dir = os.path.join(out, f"f{frac:g}", f"seed{seed}", label)
                 jobs.append((run_dir, distill_overrides(args, method, seed, extra)))
                 rows.append({"method": label, "fraction": frac, "seed": seed})
-    return jobs, rows, missing
+    return jobs, rows, [m[0] for m in missing]
 
 
 def markdown(args, df: pd.DataFrame, missing: list[str], teacher: float) -> str:
