@@ -175,10 +175,12 @@ def test_leftover_temporary_files_are_removed_on_the_next_start(finished, tmp_pa
     ]
     for p in leftovers:
         p.write_bytes(b"\0" * 4096)
+    (run / "notes.tmp").write_text("mine")
     capsys.readouterr()
     assert main(["resume", str(run), "--no-progress"]) == 0
     assert "removed 3 temporary file(s)" in capsys.readouterr().err
     assert not any(p.exists() for p in leftovers)
+    assert (run / "notes.tmp").read_text() == "mine"  # a user's file is not ours to clean
 
 
 GARBAGE = {

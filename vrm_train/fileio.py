@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import IO
 
 TEMP_PREFIX = ".tmp-"
+_OLD_TEMP_NAMES = {"config.yaml.tmp", "metrics.csv.tmp", "summary.json.tmp"}  # fixed names of older versions
 
 # errno values that mean "this folder cannot take the write" (as opposed to a bug)
 _NOT_WRITABLE = {
@@ -66,7 +67,7 @@ def atomic_write_text(path: str, text: str) -> None:
 
 
 def remove_temp_files(*folders: str) -> list[str]:
-    """Delete the leftovers of killed writes (``.tmp-*`` files, and the ``*.tmp`` names of older versions)
+    """Delete the leftovers of killed writes (``.tmp-*`` files, and the fixed ``*.tmp`` names of older versions)
     in ``folders``; returns the removed paths. Only call this while holding the folder's run lock."""
     removed = []
     for folder in folders:
@@ -74,7 +75,7 @@ def remove_temp_files(*folders: str) -> list[str]:
             continue
         for name in os.listdir(folder):
             path = os.path.join(folder, name)
-            if (name.startswith(TEMP_PREFIX) or name.endswith(".tmp")) and os.path.isfile(path):
+            if (name.startswith(TEMP_PREFIX) or name in _OLD_TEMP_NAMES) and os.path.isfile(path):
                 os.remove(path)
                 removed.append(path)
     return removed
