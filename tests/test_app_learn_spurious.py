@@ -3,10 +3,7 @@ helping (vrm_viz.spurious.uep_verdict, UEP_HELPS_PRESET)."""
 
 import os
 
-import pytest
 from streamlit.testing.v1 import AppTest
-
-from vrm_viz.spurious import SCORED_RULES
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN = os.path.join(REPO, "vrm_app", "main.py")
@@ -29,9 +26,6 @@ def test_default_verdict_on_the_demo_run():
     assert not any(s.value.startswith("UEP helps") for s in at.success)
 
 
-@pytest.mark.skipif(
-    "teacher_student" not in SCORED_RULES, reason="needs uep=teacher_student in vrm_train.relations (issue 9)"
-)
 def test_preset_shows_uep_helping():
     at = _experiment_page()
     at.button(key="learn_sp_preset").click().run()

@@ -9,7 +9,6 @@ import torch
 from vrm_train.config import VRMConfig
 from vrm_viz.runs import DEMO_DIR, open_run
 from vrm_viz.spurious import (
-    SCORED_RULES,
     UEP_HELPS_PRESET,
     corrupt_teacher,
     experiment,
@@ -275,9 +274,6 @@ def test_page_defaults_the_text_agrees_with_the_numbers():
     assert not res["verdict"]["helps"] and res["verdict"]["text"].startswith("UEP does not help")
 
 
-@pytest.mark.skipif(
-    "teacher_student" not in SCORED_RULES, reason="needs uep=teacher_student in vrm_train.relations (issue 9)"
-)
 def test_preset_is_a_case_where_uep_helps():
     """The preset the page offers (teacher_student, last probe batch) does protect the other samples."""
     run = open_run(f"{DEMO_DIR}/vrm_resnet8")
