@@ -4,7 +4,8 @@
 #      the teacher's logits of the two copies bit-identical on this GPU? With and without TF32, fp32 and
 #      bf16 (bench/view_duplicates.py; the cause of the undefined-edge rule, spec §2.4);
 #   2. the digits quality command (3 seeds, the baselines and every VRM ablation) with the rule: how many
-#      runs collapse (expected 0; 4 of 12 ablation runs did before the rule) and the gap to the CPU table;
+#      runs collapse (expected 0; 4 of 12 ablation runs did before the rule) and the gap to the CPU table
+#      (the rows of that table only: the feature/contrastive/LS rows added later do not fit in 240 s);
 #   3. where the GPU time goes: the relation core at B = 64, C = 100 (shipped dense path, Gram path,
 #      torch.compile, one CUDA graph, against the materialising code) and the engine's KD step against a
 #      hand-written loop with the profiler's table of the extra time (bench/gpu_profile.py);
@@ -33,6 +34,8 @@ timeout 60 python3 -m bench.view_duplicates --device cuda --batches 8 --out "$OU
 # 2. digits quality with the rule; every run's metrics kept (undefined_edges, view gaps, grad_norm_max)
 timeout 240 python3 -m bench.quality --dataset digits --teacher-per-class 110 --teacher-epochs 30 \
     --per-class 90 --val-per-class 20 --epochs 15 --seeds 0 1 2 --no-sweep --jobs 8 \
+    --only student_alone kd dkd dist rkd sp pkt cc vrm vrm_no_virtual vrm_no_rep vrm_no_uep vrm_no_ic \
+    vrm_delta2_cosine vrm_huber_delta1 vrm_no_zscore \
     --out /tmp/quality_digits_gpu --section quality_digits_gpu 2>&1 | grep -v "it/s" | tee "$OUT/quality.log"
 cp docs/benchmarks.md "$OUT/benchmarks.md"
 cp /tmp/quality_digits_gpu/runs.csv "$OUT/quality_runs.csv" 2>/dev/null

@@ -110,6 +110,13 @@ def common(args) -> list[str]:
     ]
 
 
+def _portable(path: str) -> str:
+    """A folder inside the repository as a repository-relative path (the runs start in REPO), so the
+    committed config.yaml of a benchmark run names no machine's absolute path; others unchanged."""
+    path = os.path.abspath(path)
+    return os.path.relpath(path, REPO) if os.path.commonpath([path, REPO]) == REPO else path
+
+
 def run_one(job: tuple[str, list[str]], threads: int) -> dict:
     """Train one run in a fresh process (its own peak-memory reading); reuse it when already finished."""
     run_dir, overrides = job
@@ -125,7 +132,7 @@ def run_one(job: tuple[str, list[str]], threads: int) -> dict:
         "vrm_train.cli",
         "distill",
         *overrides,
-        f"out_dir={os.path.dirname(run_dir)}",
+        f"out_dir={_portable(os.path.dirname(run_dir))}",
         f"name={os.path.basename(run_dir)}",
         "--no-progress",
     ]

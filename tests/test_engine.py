@@ -67,6 +67,10 @@ def test_every_method_trains_and_writes_its_run(method, teacher_dir, tmp_path):
     assert terms <= set(rows[0]) and {"train_top1", "test_top1", "test_top5", "lr", "epoch_time"} <= set(
         rows[0]
     )
+    if method == "vrm":  # the undefined-edge diagnostics (spec §2.4); a relative gap lies in [0, √2]
+        for side in "st":
+            assert 0 <= float(rows[0][f"view_gap_{side}_min"]) <= 2**0.5
+        assert float(rows[0]["undefined_edges"]) >= 0
     for which in ("last", "best", "student"):
         assert os.path.isfile(run.checkpoint(which))
     kinds = {(k, e) for k, e, _, _ in run.snapshots()}

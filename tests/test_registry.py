@@ -142,7 +142,7 @@ def test_the_registry_derives_the_config_checks(toy_method, teacher_file):
 def test_unknown_sections_and_methods_are_clear_errors():
     with pytest.raises(ConfigError, match=r"unknown config key 'toy_l2'"):
         load_config(None, ["method=vanilla", "toy_l2.weight=1"])
-    with pytest.raises(ConfigError, match=r"'method' must be one of vanilla, kd, .*, got 'toy_l2'"):
+    with pytest.raises(ConfigError, match=r"'method' must be one of at, cc, .*, got 'toy_l2'"):
         load_config(None, ["method=toy_l2"])
     with pytest.raises(KeyError, match="--plugin"):
         get_method("toy_l2")
@@ -228,6 +228,10 @@ def test_a_dataset_registers_one_spec():
         assert (b.num_classes, b.in_chans, b.image_size, b.crop_padding, b.flip) == (3, 1, 6, 1, False)
         assert len(b.val) == 6 and len(b.train) == 24 and b.mean == (0.5,)
         assert load_config(None, ["method=vanilla", "data.name=toy_grid"]).data.name == "toy_grid"
+        from vrm_app.state import live  # the app's Open checkpoints page offers it, with its summary
+
+        assert live.dataset_choices()["toy_grid"] == "toy" and live.needs_root("toy_grid")
+        assert "synthetic" not in live.dataset_choices() and not live.needs_root("digits")
         with pytest.raises(DatasetError, match=r"toy_grid images are 6 px"):
             build_data("toy_grid", image_size=8)
     finally:
@@ -248,3 +252,14 @@ def test_committed_run_directories_still_load():
     for f in files:
         cfg = load_config(f)
         assert cfg.method in list_methods()
+
+
+def test_every_method_file_of_the_package_is_registered_without_a_list():
+    """A new file in vrm_train/distillers/ is a new method: the package imports each of its modules."""
+    folder = os.path.join(REPO, "vrm_train", "distillers")
+    files = {f[:-3] for f in os.listdir(folder) if f.endswith(".py") and f != "__init__.py"}
+    from vrm_train import distillers
+
+    assert set(distillers.INFRASTRUCTURE) < files
+    builtin = {get_method(n).module.rsplit(".", 1)[-1] for n in list_methods()}
+    assert builtin >= files - set(distillers.INFRASTRUCTURE)

@@ -130,6 +130,14 @@ def test_pca_is_the_top_two_principal_components():
     np.testing.assert_array_equal(project(x, method="pca"), xy)
 
 
+@pytest.mark.parametrize("shape", [(30, 8), (5, 64), (40, 2)])
+def test_pca_equals_scikit_learns_signs_included(shape):
+    from sklearn.decomposition import PCA
+
+    x = np.random.default_rng(sum(shape)).normal(size=shape) * np.linspace(1, 3, shape[1])
+    np.testing.assert_allclose(project(x, method="pca"), PCA(n_components=2).fit_transform(x), atol=1e-9)
+
+
 def test_tsne_is_seeded_and_keeps_clusters_apart():
     rng = np.random.default_rng(1)
     centres = rng.normal(size=(3, 20)) * 20

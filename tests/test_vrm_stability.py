@@ -59,10 +59,14 @@ def teacher(tmp_path_factory):
     return os.path.join(out, "teacher")
 
 
-def _grad_max(run: str) -> float:
+def _column(run: str, name: str) -> list[float]:
     with open(os.path.join(run, "metrics.csv")) as f:
         header, *rows = [line.strip().split(",") for line in f]
-    return max(float(r[header.index("grad_norm_max")]) for r in rows)
+    return [float(r[header.index(name)]) for r in rows]
+
+
+def _grad_max(run: str) -> float:
+    return max(_column(run, "grad_norm_max"))
 
 
 def test_duplicated_views_with_a_rounding_teacher_do_not_collapse(teacher, tmp_path, monkeypatch):
@@ -72,6 +76,15 @@ def test_duplicated_views_with_a_rounding_teacher_do_not_collapse(teacher, tmp_p
     seen = perturb_teacher_copies(monkeypatch, 1e-3)
     noisy = train(load_config(None, [*common, "name=noisy"]), progress=False)
     assert seen["duplicated"] == 3 * 256  # every image of every step was a duplicated pair
+    # the diagnostics a user watches (metrics.csv, the app's Runs page): the student's copies coincide, so
+    # its smallest inter-view gap is 0 and each batch's 32 inter-view edges are undefined; the teacher's
+    # copies differ by the 1e-3 perturbation in the noisy run only
+    for run in (clean["run"], noisy["run"]):
+        assert _column(run, "view_gap_s_min") == [0.0] * 3
+        # (undefined_edges counts kept edges: early on UEP's 40 % cut takes some inter-view edges)
+        assert all(n >= 16 for n in _column(run, "undefined_edges")), _column(run, "undefined_edges")
+    assert _column(clean["run"], "view_gap_t_min") == [0.0] * 3
+    assert all(1e-5 < g < 1e-2 for g in _column(noisy["run"], "view_gap_t_min"))
     # the perturbed run trains like the clean one: same accuracy within noise, no gradient blow-up
     assert abs(noisy["last_top1"] - clean["last_top1"]) <= 10, (noisy["last_top1"], clean["last_top1"])
     assert _grad_max(noisy["run"]) <= 2 * _grad_max(clean["run"]), (

@@ -34,12 +34,25 @@ def _array(features) -> np.ndarray:
     return x.astype(np.float64)
 
 
+def _pca2(x: np.ndarray) -> np.ndarray:
+    """The first two principal-component scores of x [N, D] (D ≥ 2), each axis signed so that the largest
+    entry of its direction is positive (scikit-learn's convention, so layouts match its PCA). NumPy only:
+    importing scikit-learn costs about a second, the page's first load."""
+    centred = x - x.mean(0)
+    vt = np.linalg.svd(centred, full_matrices=False)[2]
+    vt = vt[:2]
+    signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(1)])
+    signs[signs == 0] = 1.0
+    return centred @ (vt * signs[:, None]).T
+
+
 def project(
     features, *, method: str, seed: int = 0, perplexity: float = 30.0, max_iter: int = 1000
 ) -> np.ndarray:
     """[N, D] features → [N, 2] coordinates.
 
-    pca: the first two principal components (scikit-learn's sign convention makes them deterministic).
+    pca: the first two principal components (scikit-learn's sign convention makes them deterministic; computed
+    with NumPy, equal to scikit-learn's PCA).
     tsne: scikit-learn's t-SNE started from the PCA layout with ``random_state=seed`` (deterministic for a
     given seed); ``perplexity`` is capped at (N − 1) / 3 so small batches stay valid; ``max_iter`` ≥ 250
     optimisation steps (fewer: faster, rougher). Exact gradients up to :data:`EXACT_TSNE_MAX` samples
@@ -51,9 +64,7 @@ def project(
     if x.shape[1] < 2:
         return np.column_stack([x[:, 0], np.zeros(len(x))])
     if method == "pca":
-        from sklearn.decomposition import PCA
-
-        return PCA(n_components=2).fit_transform(x)
+        return _pca2(x)
     from sklearn.manifold import TSNE
 
     if not perplexity > 0:

@@ -19,20 +19,31 @@ from vrm_train.build import resolve_checkpoint
 from vrm_train.checkpoint import CheckpointError, extract_state_dict, guess_architecture, load_file
 from vrm_train.config import ConfigError, DataConfig
 from vrm_train.data import DatasetError
+from vrm_train.data.registry import get_dataset, list_datasets
 from vrm_train.live import LiveSpec, compute_live_snapshots
 from vrm_train.live_inputs import InputPlan, check_fit, plan_inputs, state_shape
 from vrm_viz.runs import DEMO_DIR, RunError, discover_runs
 
 KEY_RESULT = "open_result"  # folder of the last live computation
-DATASETS = {
+FIXED_INPUTS = {  # inputs that come with the run, not from a dataset
     "demo": "the demo's probe images (Fashion-MNIST, 10 classes, 1 channel)",
     "recorded": "the dataset recorded with the checkpoints (our runs only)",
-    "fashion_mnist": "Fashion-MNIST (Debian package dataset-fashion-mnist)",
-    "digits": "scikit-learn digits (bundled)",
-    "cifar10": "CIFAR-10 archive or folder",
-    "cifar100": "CIFAR-100 archive or folder",
-    "imagefolder": "image folder: <root>/<class>/<image>, or <root>/train/… and <root>/val/…",
 }
+
+
+def dataset_choices() -> dict[str, str]:
+    """The Data choices of the Open checkpoints page: the run's own inputs, then every registered dataset
+    of real images (``vrm_train.data.registry``: a dataset registered there appears here), with its summary."""
+    specs = [get_dataset(n) for n in list_datasets()]
+    return {**FIXED_INPUTS, **{s.name: s.summary for s in specs if s.real_images}}
+
+
+def needs_root(dataset: str) -> bool:
+    """Whether the Data root box applies: a registered dataset that reads files (not the run's own inputs,
+    not a bundled set such as digits)."""
+    return dataset not in FIXED_INPUTS and get_dataset(dataset).needs_root
+
+
 NORMALIZATIONS = {
     "auto": "inferred (shown above)",
     "cifar100": "CIFAR-100 statistics",

@@ -47,12 +47,13 @@ with right:
     s_how, student, s_arch = checkpoint_input("student", os.path.join(DEMO_DIR, "kd_resnet8"), True)
 
 d1, d2 = st.columns([2, 3])
-dataset = d1.selectbox("Data", list(live.DATASETS), format_func=live.DATASETS.get, key="open_dataset")
+choices = live.dataset_choices()
+dataset = d1.selectbox("Data", list(choices), format_func=choices.get, key="open_dataset")
 root = d2.text_input(
     "Dataset location (empty: its default)",
     "",
     key="open_root",
-    disabled=dataset in ("demo", "recorded", "digits"),
+    disabled=not live.needs_root(dataset),
 )
 b1, b2, b3, b4 = st.columns(4)
 split = b1.selectbox(
@@ -64,7 +65,7 @@ seed = b4.number_input("Seed", 0, 10_000, 0, key="open_seed")
 
 st.subheader("Input size and normalisation")
 i1, i2 = st.columns(2)
-fixed = dataset in ("demo", "recorded")
+fixed = dataset in live.FIXED_INPUTS
 size_text = i1.text_input(
     "Input size in px (empty: inferred)",
     "",

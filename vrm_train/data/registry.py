@@ -62,7 +62,9 @@ class DatasetSpec:
     ``mean``/``std``: per-channel normalisation of images in [0, 1] (one value is repeated over the
     channels of a dataset whose channel count varies). ``crop_padding``/``flip``: the real view's default
     augmentation (``crop_padding`` None: image size // 8). ``native_size``: the fixed image side (None: any
-    size, ``default_size`` unless ``image_size`` is given).
+    size, ``default_size`` unless ``image_size`` is given). ``needs_root``: the loader reads files from
+    ``data.root`` (False: bundled or generated). ``real_images``: real pictures a user may open checkpoints
+    on in the app (False: generated patterns for tests).
     """
 
     name: str
@@ -74,6 +76,8 @@ class DatasetSpec:
     native_size: int | None
     default_size: int
     summary: str
+    needs_root: bool = True
+    real_images: bool = True
 
 
 _DATASETS: dict[str, DatasetSpec] = {}
@@ -170,6 +174,7 @@ _BUILTIN = (
         native_size=8,
         default_size=8,
         summary="scikit-learn digits: 10 classes, 8 px grey",
+        needs_root=False,
     ),
     DatasetSpec(
         name="imagefolder",
@@ -192,6 +197,8 @@ _BUILTIN = (
         native_size=None,
         default_size=16,
         summary="synthetic patterns for tests (any size, class and channel count)",
+        needs_root=False,
+        real_images=False,
     ),
 )
 for _spec in _BUILTIN:

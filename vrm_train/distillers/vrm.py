@@ -131,6 +131,12 @@ class VRM(Distiller):
             losses["kd"] = self.kd_weight * L.kd_loss(s.float(), t.float(), temperature=self.kd_temperature)
         kept = out.masks["is"].sum() / out.masks["is_candidates"].sum().clamp(min=1)
         metrics = {"vrm_is": out.terms["is"], "vrm_ic": out.terms["ic"], "is_kept_frac": kept}
+        # Diagnostics of the undefined-edge rule (spec §2.4), per epoch in metrics.csv: the mean number of
+        # undefined edges per batch, and the smallest relative inter-view gap of each model (the meter keeps
+        # *_min keys as epoch minima; a gap ≤ edge_tol is an undefined inter-view edge).
+        metrics["undefined_edges"] = out.terms["undefined_edges"]
+        if "gap_min_s" in out.terms:
+            metrics.update(view_gap_s_min=out.terms["gap_min_s"], view_gap_t_min=out.terms["gap_min_t"])
         rel = {"s": s, "t": t, "feat_s": fs["pooled"][:b], "feat_t": ft["pooled"][:b]}
         if s_v is not None:
             rel.update(s_v=s_v, t_v=t_v)
