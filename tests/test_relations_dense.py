@@ -10,6 +10,7 @@ import torch
 from test_relations_reference import BASE_OPTS, make_logits, ref_vrm
 
 from vrm_train import relations as R
+from vrm_train import relations_display as RD
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ def test_dense_and_gram_paths_agree(monkeypatch):
     torch.testing.assert_close(d_s, g_s, rtol=1e-5, atol=1e-8)
     torch.testing.assert_close(d_sv, g_sv, rtol=1e-5, atol=1e-8)
     assert torch.equal(dense.masks["is"], gram.masks["is"])
-    cos_dense = R.is_edge_cosines(s, s_v, t, t_v, is_edges="all", zscore=False)
+    cos_dense = RD.is_edge_cosines(s, s_v, t, t_v, is_edges="all", zscore=False)
     monkeypatch.setitem(R._DENSE_LIMIT, "cpu", 0)
-    cos_gram = R.is_edge_cosines(s, s_v, t, t_v, is_edges="all", zscore=False)
+    cos_gram = RD.is_edge_cosines(s, s_v, t, t_v, is_edges="all", zscore=False)
     torch.testing.assert_close(cos_dense, cos_gram, rtol=1e-5, atol=1e-6, equal_nan=True)

@@ -7,6 +7,7 @@ import torch
 from test_relations_reference import BASE_OPTS, make_logits
 
 from vrm_train import relations as R
+from vrm_train import relations_display as RD
 
 OPTS = BASE_OPTS
 
@@ -119,7 +120,7 @@ def test_public_helpers_validate_too(logits):
     with pytest.raises(ValueError, match=r"t is required for uep='teacher_student'"):
         R.uep_scores(s, s_v, is_edges="cross_view", uep="teacher_student")
     with pytest.raises(ValueError, match=r"partner must be \(z', z'_v\)"):
-        R.is_graph(s, s_v, zscore=True, partner=(t, None))
+        RD.is_graph(s, s_v, zscore=True, partner=(t, None))
     with pytest.raises(ValueError, match=r"uep must be one of"):
         R.uep_scores(s, s_v, is_edges="cross_view", uep="kl")
     with pytest.raises(ValueError, match=r"is_edges must be one of"):
@@ -130,23 +131,23 @@ def test_public_helpers_validate_too(logits):
     with pytest.raises(ValueError, match=r"uep_ratio must be in \[0, 1\); got 1"):
         R.uep_mask(torch.zeros(3, 3), cand, uep_ratio=1)
     with pytest.raises(ValueError, match=r"z must be a 2-D tensor"):
-        R.is_graph(s[0], None, zscore=True)
+        RD.is_graph(s[0], None, zscore=True)
     with pytest.raises(ValueError, match=r"z_v has shape \(3, 3\) but z has shape \(3, 4\)"):
-        R.ic_graph(s, s_v[:, :3], zscore=True)
+        RD.ic_graph(s, s_v[:, :3], zscore=True)
     with pytest.raises(ValueError, match=r"zscore must be a bool"):
-        R.is_graph(s, s_v, zscore="yes")
+        RD.is_graph(s, s_v, zscore="yes")
     with pytest.raises(ValueError, match=r"huber_delta must be a finite number > 0"):
-        R.is_edge_losses(s, s_v, t, t_v, is_edges="all", zscore=True, huber_delta=0, residual=False)
+        RD.is_edge_losses(s, s_v, t, t_v, is_edges="all", zscore=True, huber_delta=0, residual=False)
     with pytest.raises(ValueError, match=r"huber_delta must be a finite number > 0"):
-        R.ic_edge_losses(s, s_v, t, t_v, zscore=True, huber_delta=-2.0)
+        RD.ic_edge_losses(s, s_v, t, t_v, zscore=True, huber_delta=-2.0)
     bad = s.clone()
     bad[0, 0] = math.nan
     with pytest.raises(ValueError, match=r"^s contains NaN or inf$"):
-        R.is_edge_cosines(bad, s_v, t, t_v, is_edges="all", zscore=False)
+        RD.is_edge_cosines(bad, s_v, t, t_v, is_edges="all", zscore=False)
     with pytest.raises(ValueError, match=r"^partner\[0\] contains NaN or inf$"):
-        R.is_graph(s, s_v, zscore=False, partner=(bad, t_v))
+        RD.is_graph(s, s_v, zscore=False, partner=(bad, t_v))
     with pytest.raises(ValueError, match=r"t_v is required for is_edges='all'"):
-        R.ic_edge_cosines(s, s_v, t, None, zscore=False)
+        RD.ic_edge_cosines(s, s_v, t, None, zscore=False)
 
 
 def test_mismatched_devices(logits):

@@ -8,6 +8,7 @@ import torch
 from test_relations_reference import BASE_OPTS, make_logits
 
 from vrm_train import relations as R
+from vrm_train import relations_display as RD
 
 OPTS = BASE_OPTS
 
@@ -20,14 +21,14 @@ def test_is_edges_are_unit_and_zero_for_identical_vertices():
     s, s_v, _, _ = make_logits(4, 6, seed=1)
     s_v[2] = s[2]  # real 2 and virtual 2 are the same vertex
     for zscore in (True, False):
-        g = R.is_graph(s, s_v, zscore=zscore)
+        g = RD.is_graph(s, s_v, zscore=zscore)
         norms = g.norm(dim=-1)
         off = ~torch.eye(8, dtype=torch.bool)
         off[2, 6] = off[6, 2] = False
         torch.testing.assert_close(norms[off], torch.ones_like(norms[off]), rtol=0, atol=1e-12)
         assert torch.equal(g[2, 6], torch.zeros(6, dtype=torch.float64))
         assert torch.equal(torch.diagonal(g, dim1=0, dim2=1), torch.zeros(6, 8, dtype=torch.float64))
-        h = R.ic_graph(s, s_v, zscore=zscore)
+        h = RD.ic_graph(s, s_v, zscore=zscore)
         n = h.norm(dim=-1)[~torch.eye(6, dtype=torch.bool)]
         torch.testing.assert_close(n, torch.ones_like(n), rtol=0, atol=1e-12)
 
@@ -40,19 +41,19 @@ def test_zero_length_edge_has_finite_gradient_and_matches_normalize():
         out = R.vrm_loss(sr, svr, t, t_v, **_opts(zscore=False, uep="none", huber_delta=delta))
         out.loss.backward()
         assert torch.isfinite(sr.grad).all() and torch.isfinite(svr.grad).all()
-        edge = R.is_edge_losses(
+        edge = RD.is_edge_losses(
             s, s_v, t, t_v, is_edges="cross_view", zscore=False, huber_delta=delta, residual=False
         )
         assert float(edge.loss[1, 1]) == 0.0
-        cos = R.is_edge_cosines(s, s_v, t, t_v, is_edges="cross_view", zscore=False)
+        cos = RD.is_edge_cosines(s, s_v, t, t_v, is_edges="cross_view", zscore=False)
         assert float(cos[1, 1]) == 0.0
 
 
 def test_graphs_are_antisymmetric():
     s, s_v, _, _ = make_logits(3, 5, seed=3)
-    g = R.is_graph(s, s_v, zscore=True)
+    g = RD.is_graph(s, s_v, zscore=True)
     torch.testing.assert_close(g.transpose(0, 1), -g, rtol=0, atol=0)
-    h = R.ic_graph(s, None, zscore=False)
+    h = RD.ic_graph(s, None, zscore=False)
     torch.testing.assert_close(h.transpose(0, 1), -h, rtol=0, atol=0)
 
 
@@ -96,12 +97,12 @@ def test_permuting_the_batch_permutes_graphs_and_masks(is_edges, uep):
         if is_edges != "cross_view":  # upper-triangle masks: compare the symmetric closure
             ma, mb = ma + ma.T, mb + mb.T
         assert torch.equal(mb, ma[vperm][:, vperm]), key
-    g = R.is_graph(s, s_v, zscore=True)
-    gp = R.is_graph(s[perm], s_v[perm], zscore=True)
+    g = RD.is_graph(s, s_v, zscore=True)
+    gp = RD.is_graph(s[perm], s_v[perm], zscore=True)
     full = torch.cat([perm, perm + 6])
     torch.testing.assert_close(gp, g[full][:, full], rtol=0, atol=0)
     torch.testing.assert_close(
-        R.ic_graph(s[perm], s_v[perm], zscore=False), R.ic_graph(s, s_v, zscore=False)[:, :, full]
+        RD.ic_graph(s[perm], s_v[perm], zscore=False), RD.ic_graph(s, s_v, zscore=False)[:, :, full]
     )
 
 

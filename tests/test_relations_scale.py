@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from test_relations_reference import make_logits, ref_vrm, ref_zscore_rows
 
 from vrm_train import relations as R
+from vrm_train import relations_display as RD
 
 
 def dense_vrm(s, s_v, t, t_v, *, is_edges, zscore, delta, residual):
@@ -139,7 +140,7 @@ def test_real_only_ignores_virtual_views():
     b = R.vrm_loss(s, s_v, t, t_v, **opts, lambda_ic=1.0)
     assert float(a.loss) == float(b.loss) and torch.equal(a.masks["is"], b.masks["is"])
     assert a.masks["is"].shape == (5, 5) and a.masks["ic"].shape == (4, 4)
-    ic = R.ic_edge_losses(s, None, t, None, zscore=True, huber_delta=0.3)
+    ic = RD.ic_edge_losses(s, None, t, None, zscore=True, huber_delta=0.3)
     torch.testing.assert_close(a.terms["ic"], ic.sum() / 6, rtol=1e-12, atol=0)
 
 

@@ -13,6 +13,7 @@ import torch
 from test_relations_reference import BASE_OPTS, make_logits, ref_undefined, ref_zscore_rows
 
 from vrm_train import relations as R
+from vrm_train import relations_display as RD
 
 EPS = [1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2]
 # (side, ε, rounding): every ε on every side in float32; bf16-rounded logits at a small and a large ε
@@ -136,7 +137,7 @@ def test_undefined_edges_give_zero_loss_and_exactly_zero_gradient(path):
     ga, _ = torch.autograd.grad(out.loss, (a, b))
     # the loss seen by the student through the undefined edges only: zero, exactly
     undefined_only = (
-        R.is_edge_losses(
+        RD.is_edge_losses(
             a, b, t, t_v, is_edges="cross_view", zscore=True, huber_delta=1.0, residual=False
         ).loss
         * out.masks["is_undefined"]
@@ -146,7 +147,7 @@ def test_undefined_edges_give_zero_loss_and_exactly_zero_gradient(path):
     assert all(g is None or torch.count_nonzero(g) == 0 for g in gu)
     assert torch.isfinite(ga).all() and ga.abs().max() < 1
     # the mean still counts them: L_IS = Σ defined ℓ / 256
-    per_edge = R.is_edge_losses(
+    per_edge = RD.is_edge_losses(
         s, s_v, t, t_v, is_edges="cross_view", zscore=True, huber_delta=1.0, residual=False
     )
     torch.testing.assert_close(out.terms["is"], per_edge.loss.sum() / B**2, rtol=1e-12, atol=0)
@@ -171,7 +172,7 @@ def test_undefined_masks_match_the_reference_rule():
     t_v[4] += 1e-3  # group (4, 5): the teacher's virtual copy of image 4 is now a different vertex
     x_s, x_t = ref_zscore_rows(torch.cat([s, s_v])), ref_zscore_rows(torch.cat([t, t_v]))
     for is_edges in R.IS_EDGE_SETS:
-        got = R.is_undefined_edges(s, s_v, t, t_v, is_edges=is_edges, zscore=True)
+        got = RD.is_undefined_edges(s, s_v, t, t_v, is_edges=is_edges, zscore=True)
         cand = R.rep_candidates(is_edges, B)
         for i, j in cand.nonzero().tolist():
             u, v = (i, B + j) if is_edges == "cross_view" else (i, j)
@@ -179,11 +180,11 @@ def test_undefined_masks_match_the_reference_rule():
             assert bool(got[i, j]) == expected, (is_edges, u, v)
         assert not got[~cand].any()
     # the display graphs zero exactly those edges (and self-loops), for one model or with its partner
-    g_s = R.is_graph(s, s_v, zscore=True)
-    g_pair = R.is_graph(s, s_v, zscore=True, partner=(t, t_v))
+    g_s = RD.is_graph(s, s_v, zscore=True)
+    g_pair = RD.is_graph(s, s_v, zscore=True, partner=(t, t_v))
     assert g_s[4, B + 4].abs().sum() == 0 and g_pair[4, B + 4].abs().sum() == 0
     assert g_s[0, 1].abs().sum() == 0 and g_s[0, 2].norm() == pytest.approx(1.0)
-    undefined = R.is_undefined_edges(s, s_v, t, t_v, is_edges="all", zscore=True)
+    undefined = RD.is_undefined_edges(s, s_v, t, t_v, is_edges="all", zscore=True)
     zero = g_pair.abs().sum(-1) == 0
     assert torch.equal(zero.triu(1), undefined)
 
@@ -194,10 +195,10 @@ def test_class_edges_follow_the_rule_too():
         x[:, 3] = x[:, 1]  # two classes with identical columns for the student only
     out = R.vrm_loss(s.requires_grad_(), s_v, t, t_v, **BASE_OPTS)
     assert out.masks["ic_undefined"].nonzero().tolist() == [[1, 3]]
-    assert torch.equal(R.ic_undefined_edges(s, s_v, t, t_v, zscore=True), out.masks["ic_undefined"])
-    assert float(R.ic_edge_losses(s, s_v, t, t_v, zscore=True, huber_delta=1.0)[1, 3]) == 0.0
-    assert float(R.ic_edge_cosines(s, s_v, t, t_v, zscore=True)[1, 3]) == 0.0
-    assert R.ic_graph(s, s_v, zscore=True)[1, 3].abs().sum() == 0
+    assert torch.equal(RD.ic_undefined_edges(s, s_v, t, t_v, zscore=True), out.masks["ic_undefined"])
+    assert float(RD.ic_edge_losses(s, s_v, t, t_v, zscore=True, huber_delta=1.0)[1, 3]) == 0.0
+    assert float(RD.ic_edge_cosines(s, s_v, t, t_v, zscore=True)[1, 3]) == 0.0
+    assert RD.ic_graph(s, s_v, zscore=True)[1, 3].abs().sum() == 0
     (g,) = torch.autograd.grad(out.loss, s)
     assert torch.isfinite(g).all() and g.abs().max() < 1
 

@@ -19,6 +19,7 @@ from test_relations_reference import (
 )
 
 from vrm_train import relations as R
+from vrm_train import relations_display as RD
 
 SHAPES = [(2, 2), (2, 5), (5, 2), (3, 6), (6, 3)]
 EDGE_SETS = ["cross_view", "all", "real_only"]
@@ -82,12 +83,12 @@ def test_is_graph_and_ic_graph_match_loops(is_edges, zscore, b, c):
     x = ref_zscore_rows(s) if zscore else s
     if s_v is not None:
         x = torch.cat([x, ref_zscore_rows(s_v) if zscore else s_v])
-    g = R.is_graph(s, s_v, zscore=zscore)
+    g = RD.is_graph(s, s_v, zscore=zscore)
     assert g.shape == (x.shape[0], x.shape[0], c)
     for u in range(x.shape[0]):
         for v in range(x.shape[0]):
             _close(g[u, v], ref_unit(x[u] - x[v]))
-    h = R.ic_graph(s, s_v, zscore=zscore)
+    h = RD.ic_graph(s, s_v, zscore=zscore)
     assert h.shape == (c, c, x.shape[0])
     for i in range(c):
         for j in range(c):
@@ -144,10 +145,10 @@ def test_per_edge_losses_and_cosines_match_reference(is_edges, zscore, delta, re
     table = ref_is_edge_table(
         s, s_v, t, t_v, is_edges=is_edges, zscore=zscore, delta=delta, residual=residual
     )
-    got = R.is_edge_losses(
+    got = RD.is_edge_losses(
         s, s_v, t, t_v, is_edges=is_edges, zscore=zscore, huber_delta=delta, residual=residual
     )
-    cos = R.is_edge_cosines(s, s_v, t, t_v, is_edges=is_edges, zscore=zscore)
+    cos = RD.is_edge_cosines(s, s_v, t, t_v, is_edges=is_edges, zscore=zscore)
     expected = torch.zeros(ref_mask_shape(is_edges, 4), dtype=torch.float64)
     expected_dropped = torch.zeros(expected.shape, dtype=torch.int64)
     expected_cos = torch.full(expected.shape, float("nan"), dtype=torch.float64)
@@ -164,8 +165,8 @@ def test_per_edge_losses_and_cosines_match_reference(is_edges, zscore, delta, re
         exp_c = torch.full((5, 5), float("nan"), dtype=torch.float64)
         for pos, loss, c, _ in ic:
             exp_l[pos], exp_c[pos] = loss, c
-        _close(R.ic_edge_losses(s, sv, t, tv, zscore=zscore, huber_delta=delta), exp_l)
-        got_c = R.ic_edge_cosines(s, sv, t, tv, zscore=zscore)
+        _close(RD.ic_edge_losses(s, sv, t, tv, zscore=zscore, huber_delta=delta), exp_l)
+        got_c = RD.ic_edge_cosines(s, sv, t, tv, zscore=zscore)
         torch.testing.assert_close(got_c, exp_c, rtol=1e-9, atol=1e-11, equal_nan=True)
 
 

@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from vrm_train import relations as R
+from vrm_train import relations_display as RD
 from vrm_train.config import VRMConfig
 from vrm_viz.runs import Snapshot
 
@@ -285,9 +286,9 @@ def inter_sample_graph(snap: Snapshot, opts: GraphOptions | None = None) -> Grap
     if teacher:
         kw = dict(is_edges=opts.is_edges, zscore=opts.zscore)
         kw_loss = dict(huber_delta=opts.huber_delta, residual=opts.uep == "residual")
-        el = R.is_edge_losses(s, s_v, t, t_v, **kw, **kw_loss)
+        el = RD.is_edge_losses(s, s_v, t, t_v, **kw, **kw_loss)
         loss = torch.where(cand, el.loss.double(), nan)
-        cos = torch.where(cand, R.is_edge_cosines(s, s_v, t, t_v, **kw).double(), nan)
+        cos = torch.where(cand, RD.is_edge_cosines(s, s_v, t, t_v, **kw).double(), nan)
         if opts.uep == "residual":  # kept: no element dropped (vrm_loss's own mask)
             kept = R.vrm_loss(s, s_v, t, t_v, **opts.as_kwargs(), lambda_is=1.0, lambda_ic=0.0).masks["is"]
             score = torch.where(cand, el.dropped.double(), nan)
@@ -299,7 +300,7 @@ def inter_sample_graph(snap: Snapshot, opts: GraphOptions | None = None) -> Grap
     }
     cand_np, kept_np = (_place(m.numpy(), opts.is_edges, b, False) for m in (cand, kept))
     pair = (t, t_v) if teacher else (s, s_v)  # without a teacher: the rule on the student alone
-    undefined = R.is_undefined_edges(s, s_v, *pair, is_edges=opts.is_edges, zscore=opts.zscore)
+    undefined = RD.is_undefined_edges(s, s_v, *pair, is_edges=opts.is_edges, zscore=opts.zscore)
     undefined = _place(undefined.numpy(), opts.is_edges, b, False)
     length_t = _lengths(t, t_v, opts.zscore, columns=False) if teacher else None
     vertices = vertex_table(snap, virtual=opts.virtual)
@@ -331,16 +332,16 @@ def inter_class_graph(snap: Snapshot, opts: GraphOptions | None = None) -> Graph
     nan = np.full((c, c), np.nan)
     loss = cos = nan
     if snap.has_teacher:
-        ic_loss = R.ic_edge_losses(s, s_v, t, t_v, zscore=opts.zscore, huber_delta=opts.huber_delta)
+        ic_loss = RD.ic_edge_losses(s, s_v, t, t_v, zscore=opts.zscore, huber_delta=opts.huber_delta)
         loss = np.where(cand, _np(ic_loss), nan)
-        cos = np.where(cand, _np(R.ic_edge_cosines(s, s_v, t, t_v, zscore=opts.zscore)), nan)
+        cos = np.where(cand, _np(RD.ic_edge_cosines(s, s_v, t, t_v, zscore=opts.zscore)), nan)
     length_s = _lengths(s, s_v, opts.zscore, columns=True)
     length_t = _lengths(t, t_v, opts.zscore, columns=True) if snap.has_teacher else None
     note = "UEP prunes inter-sample edges only: every class edge c < d is kept (REP keeps one orientation)."
     extra = dict(length_s=length_s, length_t=length_t, batch_size=snap.batch_size, notes=(note,))
     extra["logits"] = (s, s_v, t, t_v)
     pair = (t, t_v) if snap.has_teacher else (s, s_v)
-    extra["undefined"] = R.ic_undefined_edges(s, s_v, *pair, zscore=opts.zscore).numpy()
+    extra["undefined"] = RD.ic_undefined_edges(s, s_v, *pair, zscore=opts.zscore).numpy()
     return Graph(INTER_CLASS, opts, _class_table(snap), cand, cand.copy(), loss, cos, nan, **extra)
 
 
@@ -392,14 +393,15 @@ def to_networkx(
 
 
 def edge_vectors(snap: Snapshot, kind: str, opts: GraphOptions, u: int, v: int) -> pd.DataFrame:
-    """The edge vectors E_uv of teacher and student (relations.is_graph / ic_graph), one row per dimension.
+    """The edge vectors E_uv of teacher and student (relations_display.is_graph / ic_graph), one row per
+    dimension.
 
     IS: C rows (classes); IC: one row per IS vertex (the batch is the feature dimension of class edges)."""
     s, s_v, t, t_v = _views(snap, opts)
     if kind == INTER_CLASS:
-        fn, dims = R.ic_graph, vertex_table(snap, opts.virtual)["label"].tolist()
+        fn, dims = RD.ic_graph, vertex_table(snap, opts.virtual)["label"].tolist()
     else:
-        fn, dims = R.is_graph, list(snap.classes)
+        fn, dims = RD.is_graph, list(snap.classes)
     out = {"dimension": dims}
     partner = (t, t_v) if t is not None else None  # an edge undefined for either model is 0 for both
     for name, z, z_v, other in (("teacher", t, t_v, (s, s_v)), ("student", s, s_v, partner)):

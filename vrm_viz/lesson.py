@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from vrm_train import relations
+from vrm_train import relations, relations_display
 from vrm_train.config import VRMConfig
 
 __all__ = [
@@ -187,8 +187,9 @@ def vertex_frame(batch: TinyBatch, model: str) -> pd.DataFrame:
 
 def edge_frame(batch: TinyBatch) -> pd.DataFrame:
     """The B² cross-view edges (m real, n virtual): inter_view (m == n) and cosine = cos(E^S_mn, E^T_mn)
-    from :func:`relations.is_edge_cosines` (1 = the student relates m and ñ exactly as the teacher)."""
-    cos = relations.is_edge_cosines(
+    from :func:`relations_display.is_edge_cosines` (1 = the student relates m and ñ exactly as the
+    teacher)."""
+    cos = relations_display.is_edge_cosines(
         batch.s, batch.s_v, batch.t, batch.t_v, is_edges="cross_view", zscore=batch.options["zscore"]
     )
     m, n = np.meshgrid(range(batch.size), range(batch.size), indexing="ij")
@@ -226,9 +227,9 @@ def rep_frame(batch: TinyBatch) -> pd.DataFrame:
 
 def rep_counts(batch: TinyBatch) -> dict:
     """Edge counts along REP, and the measured anti-symmetry of the teacher's dense IS graph
-    (max |E_uv + E_vu| over all pairs, from :func:`relations.is_graph`: 0 up to rounding)."""
+    (max |E_uv + E_vu| over all pairs, from :func:`relations_display.is_graph`: 0 up to rounding)."""
     b = batch.size
-    g = relations.is_graph(batch.t, batch.t_v, zscore=batch.options["zscore"])
+    g = relations_display.is_graph(batch.t, batch.t_v, zscore=batch.options["zscore"])
     return {
         "ordered_pairs": 2 * b * (2 * b - 1),
         "after_antisymmetry": b * (2 * b - 1),
@@ -263,12 +264,12 @@ def uep_frame(batch: TinyBatch, *, uep_ratio: float, uep: str | None = None) -> 
 
 def loss_summary(batch: TinyBatch, *, uep_ratio: float, uep: str | None = None) -> tuple[pd.DataFrame, dict]:
     """(per-edge table, totals). Table: the B² cross-view edges with loss ℓ_mn
-    (:func:`relations.is_edge_losses`) and kept (UEP). Totals from :func:`relations.vrm_loss`: L_IS, L_IC,
-    loss = λ_IS·L_IS + λ_IC·L_IC, kept_frac, and L_IS_from_edges = mean ℓ over the kept edges of the table
+    (:func:`relations_display.is_edge_losses`) and kept (UEP). Totals from :func:`relations.vrm_loss`: L_IS,
+    L_IC, loss = λ_IS·L_IS + λ_IC·L_IC, kept_frac, and L_IS_from_edges = mean ℓ over the kept edges of the table
     (equal to L_IS: the same maths by two routes)."""
     o = batch.options
     rule = _uep(batch, uep)
-    edges = relations.is_edge_losses(
+    edges = relations_display.is_edge_losses(
         batch.s,
         batch.s_v,
         batch.t,
@@ -310,10 +311,10 @@ def loss_summary(batch: TinyBatch, *, uep_ratio: float, uep: str | None = None) 
 
 
 def ic_loss_matrix(batch: TinyBatch) -> pd.DataFrame:
-    """Per-edge IC losses ℓ_cd (c < d; NaN elsewhere) from :func:`relations.ic_edge_losses`, classes as
-    index and columns."""
+    """Per-edge IC losses ℓ_cd (c < d; NaN elsewhere) from :func:`relations_display.ic_edge_losses`,
+    classes as index and columns."""
     o = batch.options
-    m = relations.ic_edge_losses(
+    m = relations_display.ic_edge_losses(
         batch.s, batch.s_v, batch.t, batch.t_v, zscore=o["zscore"], huber_delta=o["huber_delta"]
     ).numpy()
     m = np.where(np.triu(np.ones_like(m, dtype=bool), 1), m, np.nan)
