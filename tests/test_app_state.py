@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from vrm_viz import explain as X
 from vrm_viz import graphs as G
+from vrm_viz import nodelink as N
 from vrm_viz.runs import DEMO_DIR, open_run
 
 pytestmark = pytest.mark.xdist_group("app_state")
@@ -87,7 +88,7 @@ def test_edge_inspector_follows_the_batch():
     run = open_run(os.path.join(DEMO_DIR, "vrm_resnet8"))
     snap = run.snapshot("train", run.snapshot_epochs("train")[-1], 0)
     g = G.inter_sample_graph(snap, G.GraphOptions.from_config(run.config))
-    top = G.top_edges(g.edges, 1, G.rank_column(g)).iloc[0]
+    top = N.top_edges(g.edges, 1, N.rank_column(g)).iloc[0]
     # the inspector starts again from the new batch's top edge instead of keeping r5 – v9 of the old one
     assert (at.selectbox(key="graphs_edge_u").value, at.selectbox(key="graphs_edge_v").value) == (
         top.u,

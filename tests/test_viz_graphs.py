@@ -12,8 +12,10 @@ from vrm_train import relations as R
 from vrm_train.config import VRMConfig
 from vrm_viz import compare as C
 from vrm_viz import graphs as G
+from vrm_viz import nodelink as N
 from vrm_viz.figures import compare as FC
 from vrm_viz.figures import graphs as FG
+from vrm_viz.figures import nodelink as FN
 from vrm_viz.runs import DEMO_DIR, open_run
 
 ROOT = DEMO_DIR
@@ -177,7 +179,7 @@ def test_student_only_graph_without_teacher(vanilla_snap):
     assert g.unavailable("score") is None and g.unavailable("length", "student") is None
     with pytest.raises(ValueError, match="teacher"):
         g.matrix("cosine")
-    assert g.edges.loss.isna().all() and G.rank_column(g) == "score"
+    assert g.edges.loss.isna().all() and N.rank_column(g) == "score"
     assert list(
         G.edge_vectors(vanilla_snap, G.INTER_SAMPLE, opts, 0, vanilla_snap.batch_size + 1).columns
     ) == ["dimension", "student"]
@@ -186,10 +188,10 @@ def test_student_only_graph_without_teacher(vanilla_snap):
 def test_networkx_graph(vrm_snap):
     g = G.inter_sample_graph(vrm_snap, G.GraphOptions())
     b = vrm_snap.batch_size
-    full = G.to_networkx(g)
+    full = N.to_networkx(g)
     assert full.number_of_nodes() == 2 * b and full.number_of_edges() == b * b
     assert full.nodes[b + 1]["label"] == "v1" and full.nodes[b + 1]["view"] == "virtual"
-    top = G.to_networkx(g, top_k=25)
+    top = N.to_networkx(g, top_k=25)
     assert top.number_of_edges() == 25 and top.number_of_nodes() == 2 * b
     shown = [d["loss"] for _, _, d in top.edges(data=True)]
     rest = g.edges.loss.sort_values(ascending=False).iloc[25:]
@@ -253,8 +255,8 @@ def test_heatmap_figures(vrm_snap):
 def test_node_link_and_side_by_side_figures(vrm_snap):
     g = G.inter_sample_graph(vrm_snap, G.GraphOptions(uep_ratio=0.5))
     b = vrm_snap.batch_size
-    nxg = G.to_networkx(g, top_k=80, by="score")  # the highest scores are the pruned ones
-    fig = FG.node_link_figure(nxg, value="score", layout="circular")
+    nxg = N.to_networkx(g, top_k=80, by="score")  # the highest scores are the pruned ones
+    fig = FN.node_link_figure(nxg, value="score", layout="circular")
     by_name = {}
     for t in fig.data:
         by_name.setdefault(t.name, []).append(t)

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from vrm_viz import graphs as G
+from vrm_viz import nodelink as N
 from vrm_viz.figures import graphs as FG
+from vrm_viz.figures import nodelink as FN
 from vrm_viz.runs import DEMO_DIR, open_run
 
 
@@ -39,7 +41,7 @@ def test_inter_sample_graph_marks_the_duplicate_edge(dup_snap):
     fig = FG.graph_heatmap(g, "status")
     assert f"{g.n_undefined} undefined" in fig.layout.title.text
     assert "undefined (no direction)" in fig.data[0].text.tolist()[3]
-    nl = FG.node_link_figure(G.to_networkx(g), value="loss")
+    nl = FN.node_link_figure(N.to_networkx(g), value="loss")
     assert "undefined edges (no direction)" in {tr.name for tr in nl.data}
     vec = G.edge_vectors(dup_snap, G.INTER_SAMPLE, g.options, 3, b + 3)
     assert (vec[["teacher", "student"]].to_numpy() == 0).all()

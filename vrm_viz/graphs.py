@@ -1,13 +1,15 @@
 """Affinity graphs of one relation snapshot, recomputed from its saved logits with the real VRM maths.
 
-Every formula comes from :mod:`vrm_train.relations` (graphs, REP candidates, UEP scores and masks, edge
-losses and cosines, the matching loss); this module only arranges the results for display.
+Every formula comes from :mod:`vrm_train.relations` (REP candidates, UEP scores and masks, the matching
+loss) and :mod:`vrm_train.relations_display` (graphs, edge losses and cosines, undefined edges); this module
+only arranges the results for display.
 
     opts = GraphOptions(uep_ratio=0.3)              # defaults: vrm_train.config.VRMConfig
     g = inter_sample_graph(snap, opts)              # Graph over the [real; virtual] vertices
     g.matrix("loss"); g.edges; g.terms["L_IS"]      # per-edge values in vertex coordinates, edge table
     block, diag = inter_view(g, "loss")             # the real→virtual block and its diagonal
-    nxg = to_networkx(g, top_k=100)                 # nodes with class/view/prediction attributes
+
+Node-link data (top edges, networkx graph): :mod:`vrm_viz.nodelink`.
 
 Vertex labels: "r3" is the real view of image 3 of the batch, "v3" its virtual view. Matrices are indexed
 by vertex (real vertices first); an edge is stored once, in the orientation vrm_train.relations uses
@@ -19,7 +21,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 import torch
@@ -363,33 +364,6 @@ def build_graph(snap: Snapshot, kind: str, opts: GraphOptions | None = None) -> 
     if kind not in GRAPH_KINDS:
         raise ValueError(f"kind must be one of {GRAPH_KINDS}; got {kind!r}")
     return (inter_class_graph if kind == INTER_CLASS else inter_sample_graph)(snap, opts)
-
-
-def rank_column(graph: Graph) -> str:
-    """The edge value that ranks edges by default: loss with a teacher, else the UEP score, else length."""
-    if graph.has_teacher:
-        return "loss"
-    return "score" if graph.edges["score"].notna().any() else "length_s"
-
-
-def top_edges(edges: pd.DataFrame, k: int | None, by: str) -> pd.DataFrame:
-    """The k edges with the largest ``by`` (smallest for "cosine": the worst agreement); NaN last."""
-    if k is None or k >= len(edges):
-        return edges
-    return edges.sort_values(by, ascending=by == "cosine", na_position="last", kind="stable").head(k)
-
-
-def to_networkx(
-    graph: Graph, *, top_k: int | None = None, by: str | None = None, edges: pd.DataFrame | None = None
-) -> nx.Graph:
-    """networkx graph: every vertex (attributes: its vertex-table row) and the top-k of ``edges`` (default:
-    the whole edge set; attributes: the edge-table row)."""
-    g = nx.Graph(kind=graph.kind, rank=by or rank_column(graph))
-    for rec in graph.vertices.to_dict("records"):
-        g.add_node(rec["vertex"], **rec)
-    for rec in top_edges(graph.edges if edges is None else edges, top_k, g.graph["rank"]).to_dict("records"):
-        g.add_edge(rec["u_id"], rec["v_id"], **rec)
-    return g
 
 
 def edge_vectors(snap: Snapshot, kind: str, opts: GraphOptions, u: int, v: int) -> pd.DataFrame:

@@ -22,7 +22,9 @@ from vrm_viz import across as A
 from vrm_viz import compare as C
 from vrm_viz import explain as X
 from vrm_viz import graphs as G
+from vrm_viz import nodelink as N
 from vrm_viz.figures import graphs as FG
+from vrm_viz.figures import nodelink as FN
 from vrm_viz.glossary import OPTION_HELP
 from vrm_viz.runs import Run, RunError, Snapshot
 
@@ -105,19 +107,19 @@ def heatmap(snap, kind, opts, quantity, model, *, sort: bool) -> go.Figure:
 def _positions(path, mtime, kind, key, top_k, layout, show, _nxg) -> dict:
     """Node positions of every vertex, computed once per edge choice and kept while the UEP ratio moves
     (the picture stays put; only the edges drawn change)."""
-    return FG.node_positions(_nxg, layout)
+    return FN.node_positions(_nxg, layout)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _node_link(path, mtime, kind, opts, top_k, layout, show) -> go.Figure:
     g = _graph(path, mtime, _computed(kind), opts)
-    by = G.rank_column(g)
+    by = N.rank_column(g)
     chosen = X.choose_edges(_shown_edges(g, kind), show, top_k, by=by)
-    nxg = G.to_networkx(g, by=by, edges=chosen)
+    nxg = N.to_networkx(g, by=by, edges=chosen)
     pos = _positions(path, mtime, kind, _key(G.GraphOptions(*opts)), top_k, layout, show, nxg)
     n_pruned = int((~chosen.kept).sum())
     title = f"Node-link view: {len(chosen)} edges ({n_pruned} pruned, red) — {X.SHOW[show]}"
-    return FG.node_link_figure(nxg, value=by, layout=layout, pos=pos, title=title)
+    return FN.node_link_figure(nxg, value=by, layout=layout, pos=pos, title=title)
 
 
 def _shown_edges(g: G.Graph, kind: str) -> pd.DataFrame:
@@ -322,7 +324,7 @@ def edge_picker(g: G.Graph, kind: str, selections: list, prefix: str, *, source:
         ss[f"{prefix}_edge_source"] = here
         for k in ("u", "v"):
             ss.pop(f"{prefix}_edge_{k}", None)
-    top = G.top_edges(_shown_edges(g, kind), 1, G.rank_column(g))
+    top = N.top_edges(_shown_edges(g, kind), 1, N.rank_column(g))
     u0, v0 = (top.u.iloc[0], top.v.iloc[0]) if len(top) else (rows[0], cols[-1])
     linked = url.take("edge")
     if linked and linked.count(",") == 1:
