@@ -13,6 +13,8 @@ from datetime import date
 
 import torch
 
+from vrm_train.fileio import atomic_write_text
+
 DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "benchmarks.md")
 HEADER = (
     "# Benchmarks\n\nEvery table below is written by the script named in its section; do not edit by hand.\n"
@@ -46,20 +48,12 @@ def write_section(name: str, markdown: str, path: str = DOC) -> None:
     text = (
         pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     )
-    _write(path, text)
+    atomic_write_text(path, text)
     if path == DOC and os.path.exists(README):
         with open(README, encoding="utf-8") as f:
             readme = f.read()
         if pattern.search(readme):
-            _write(README, pattern.sub(lambda _: block, readme))
-
-
-def _write(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+            atomic_write_text(README, pattern.sub(lambda _: block, readme))
 
 
 def markdown_table(headers: list[str], rows: list[list[object]]) -> str:

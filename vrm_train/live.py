@@ -31,6 +31,7 @@ from vrm_train.build import data_from_config, resolve_checkpoint
 from vrm_train.checkpoint import CheckpointError, check_fits, extract_state_dict, load_file
 from vrm_train.config import ConfigError, DataConfig, from_dict
 from vrm_train.data import NORMALIZATION, ImageFolderDataset, Normalize, VirtualView, resize_center_crop
+from vrm_train.fileio import atomic_write_text
 from vrm_train.live_inputs import (
     NORMALIZATIONS,
     InputPlan,
@@ -326,8 +327,7 @@ def compute_live_snapshots(spec: LiveSpec, *, progress: bool = True, callback=No
             "inputs": plan.describe() if plan else "the snapshot's images and normalisation",
         },
     }
-    with open(run.config, "w", encoding="utf-8") as f:
-        yaml.safe_dump(config, f, sort_keys=False)
+    atomic_write_text(run.config, yaml.safe_dump(config, sort_keys=False))
     return {
         "out": run.path,
         "snapshots": written,
