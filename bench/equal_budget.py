@@ -23,17 +23,16 @@ import os
 
 import pandas as pd
 
-from bench.report import machine, markdown_table, write_section
+from bench.report import machine, markdown_table
 from bench.study import (
-    add_protocol_args,
-    command_line,
     distill_overrides,
-    ensure_teacher,
     fmt_paired,
     paired,
+    parse_study_args,
     pm,
-    results_dir,
     run_jobs,
+    run_study,
+    study_parser,
     teacher_note,
 )
 
@@ -86,16 +85,11 @@ def edge_keys(method: str, point: dict) -> list[str]:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_protocol_args(ap)
+    ap = study_parser(__doc__)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--top", type=int, default=3, help="methods (by validation score) that get every seed")
     ap.add_argument("--methods", nargs="+", default=list(GRIDS), choices=list(GRIDS))
-    ap.add_argument("--out", default=None, help="results folder (default: bench/results/equal_budget)")
-    ap.add_argument("--section", default="equal_budget")
-    args = ap.parse_args(argv)
-    args.command = command_line("equal_budget", argv)
-    return args
+    return parse_study_args(ap, "equal_budget", argv)
 
 
 def stage1(args, out: str) -> pd.DataFrame:
@@ -218,19 +212,17 @@ def _seed_table(args, seeds: pd.DataFrame, best_base: str, chosen_points: dict) 
     )
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    out = results_dir(args, "equal_budget")
-    teacher = ensure_teacher(args)
+def tables(args, out: str, teacher: dict) -> str:
     grid = stage1(args, out)
     chosen = choices(grid)
     seeds, best_base = (None, None)
     if set(chosen.method) == set(args.methods):
         seeds, best_base = stage2(args, out, chosen)
-    text = markdown(args, grid, chosen, seeds, best_base, teacher["best_test"])
-    print(text)
-    if not args.no_docs:
-        write_section(args.section, text)
+    return markdown(args, grid, chosen, seeds, best_base, teacher["best_test"])
+
+
+def main(argv=None) -> None:
+    run_study("equal_budget", parse_args(argv), tables)
 
 
 if __name__ == "__main__":

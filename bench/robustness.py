@@ -19,17 +19,16 @@ import os
 
 import pandas as pd
 
-from bench.report import machine, markdown_table, write_section
+from bench.report import machine, markdown_table
 from bench.study import (
-    add_protocol_args,
-    command_line,
     distill_overrides,
-    ensure_teacher,
     fmt_paired,
     paired,
+    parse_study_args,
     pm,
-    results_dir,
     run_jobs,
+    run_study,
+    study_parser,
     teacher_note,
 )
 from vrm_train.config import ConfigError, load_config
@@ -59,19 +58,15 @@ def available(opts: list[str], method: str) -> bool:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_protocol_args(ap)
+    ap = study_parser(__doc__)
     ap.add_argument("--fractions", type=float, nargs="+", default=[0.0, 0.2])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--corrupt-seed", type=int, default=0, help="which images and wrong classes (fixed)")
     ap.add_argument("--methods", nargs="+", default=[m[0] for m in METHODS])
-    ap.add_argument("--out", default=None, help="results folder (default: bench/results/robustness)")
-    ap.add_argument("--section", default="robustness")
-    args = ap.parse_args(argv)
+    args = parse_study_args(ap, "robustness", argv)
     unknown = set(args.methods) - {m[0] for m in METHODS}
     if unknown:
         ap.error(f"unknown methods {sorted(unknown)}; choose from {[m[0] for m in METHODS]}")
-    args.command = command_line("robustness", argv)
     return args
 
 
@@ -146,16 +141,14 @@ def markdown(args, df: pd.DataFrame, missing: list[str], teacher: float) -> str:
     return "\n".join(parts)
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    out = results_dir(args, "robustness")
-    teacher = ensure_teacher(args)
+def tables(args, out: str, teacher: dict) -> str:
     jobs, rows, missing = plan(args, out)
     df = pd.concat([pd.DataFrame(rows), run_jobs(args, jobs, "robustness")], axis=1)
-    text = markdown(args, df, missing, teacher["best_test"])
-    print(text)
-    if not args.no_docs:
-        write_section(args.section, text)
+    return markdown(args, df, missing, teacher["best_test"])
+
+
+def main(argv=None) -> None:
+    run_study("robustness", parse_args(argv), tables)
 
 
 if __name__ == "__main__":

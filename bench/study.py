@@ -18,12 +18,14 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from bench.quality import REPO, common, metrics, run_all, run_one
+from bench.report import write_section
 
 RESULTS = os.path.join(REPO, "bench", "results")
 TEACHER_RUN = os.path.join("runs", "studies", "teacher")  # relative to the repository: portable configs
@@ -66,6 +68,35 @@ def add_protocol_args(ap: argparse.ArgumentParser) -> None:
         action="store_true",
         help="train nothing: tabulate the finished runs and list the missing ones",
     )
+
+
+def study_parser(doc: str) -> argparse.ArgumentParser:
+    """A study's parser: its module docstring as the description, then the protocol options."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_protocol_args(ap)
+    return ap
+
+
+def parse_study_args(ap: argparse.ArgumentParser, study: str, argv) -> argparse.Namespace:
+    """Add the options every study ends with (``--out``, ``--section``), parse ``argv`` and record the
+    study's command line for the docs (``args.command``)."""
+    ap.add_argument("--out", default=None, help=f"results folder (default: bench/results/{study})")
+    ap.add_argument("--section", default=study)
+    args = ap.parse_args(argv)
+    args.command = command_line(study, argv)
+    return args
+
+
+def run_study(study: str, args, tables: Callable[[argparse.Namespace, str, dict], str]) -> None:
+    """The body of a study's ``main``: train (or reuse) the teacher, then ``tables(args, out, teacher)``
+    trains the study's runs and returns its markdown, which is printed and written to its docs section
+    (unless ``--no-docs``)."""
+    out = results_dir(args, study)
+    teacher = ensure_teacher(args)
+    text = tables(args, out, teacher)
+    print(text)
+    if not args.no_docs:
+        write_section(args.section, text)
 
 
 def command_line(script: str, argv) -> str:

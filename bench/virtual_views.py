@@ -24,17 +24,16 @@ import os
 
 import pandas as pd
 
-from bench.report import machine, markdown_table, write_section
+from bench.report import machine, markdown_table
 from bench.study import (
-    add_protocol_args,
-    command_line,
     distill_overrides,
-    ensure_teacher,
     fmt_paired,
     paired,
+    parse_study_args,
     pm,
-    results_dir,
     run_jobs,
+    run_study,
+    study_parser,
     teacher_note,
 )
 
@@ -62,21 +61,17 @@ REGIME = [
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_protocol_args(ap)
+    ap = study_parser(__doc__)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--vrm", nargs="*", default=[], help="options (key=value) of the default VRM")
     ap.add_argument("--variants", nargs="+", default=[v[0] for v in VARIANTS])
     ap.add_argument("--regime-per-class", type=int, default=50)
     ap.add_argument("--regime-epochs", type=int, default=30)
     ap.add_argument("--no-regime", action="store_true", help="skip part 2")
-    ap.add_argument("--out", default=None, help="results folder (default: bench/results/virtual_views)")
-    ap.add_argument("--section", default="virtual_views")
-    args = ap.parse_args(argv)
+    args = parse_study_args(ap, "virtual_views", argv)
     unknown = set(args.variants) - {v[0] for v in VARIANTS}
     if unknown:
         ap.error(f"unknown variants {sorted(unknown)}; choose from {[v[0] for v in VARIANTS]}")
-    args.command = command_line("virtual_views", argv)
     return args
 
 
@@ -200,16 +195,14 @@ def markdown(args, opts: pd.DataFrame, regime: pd.DataFrame | None, teacher: flo
     return "\n".join(parts)
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    out = results_dir(args, "virtual_views")
-    teacher = ensure_teacher(args)
+def tables(args, out: str, teacher: dict) -> str:
     opts = options_part(args, out)
     regime = None if args.no_regime else regime_part(args, out)
-    text = markdown(args, opts, regime, teacher["best_test"])
-    print(text)
-    if not args.no_docs:
-        write_section(args.section, text)
+    return markdown(args, opts, regime, teacher["best_test"])
+
+
+def main(argv=None) -> None:
+    run_study("virtual_views", parse_args(argv), tables)
 
 
 if __name__ == "__main__":
