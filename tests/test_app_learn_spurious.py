@@ -32,4 +32,5 @@ def test_preset_shows_uep_helping():
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
     assert at.selectbox(key="learn_sp_uep_rule").value == "teacher_student"
     assert at.selectbox(key="learn_sp_batch").value[0] == "probe"
+    assert at.selectbox(key="learn_sp_sample").value == 3 and at.slider(key="learn_sp_size").value == 16
     assert any(s.value.startswith("UEP helps here") for s in at.success)

@@ -54,7 +54,7 @@ LossFn = Callable[[Tensor, Tensor | None, Tensor, Tensor | None], Tensor]
 # The Learn VRM page's "case where UEP helps": the teacher–student score at this ratio, on the demo's VRM run
 # (the probe batch of the last epoch, its first 16 samples, sample 0 corrupted towards its least likely
 # class). On the page's default batch (training batch 0 of epoch 1, an untrained student) no rule helps.
-UEP_HELPS_PRESET = {"uep": "teacher_student", "uep_ratio": 0.4, "sample": 0, "strength": 1.0, "size": 16}
+UEP_HELPS_PRESET = {"uep": "teacher_student", "uep_ratio": 0.4, "sample": 3, "strength": 1.0, "size": 16}
 # the UEP rules that rank edges by a score, as far as this checkout's relations offer them
 SCORED_RULES = tuple(r for r in ("cross_entropy", "joint_entropy", "teacher_student") if r in UEP_RULES)
 
