@@ -86,30 +86,14 @@ def node_link_figure(
                 )
             )
             first = False
-    if pruned:
-        xs, ys = _segments(pos, pruned)
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                mode="lines",
-                name="pruned edges",
-                hoverinfo="skip",
-                line=dict(color=PRUNED, width=2, dash="dash"),
-            )
-        )
-    if undefined:  # vertices that coincide: the edge has no direction, adds no loss and gets no gradient
-        xs, ys = _segments(pos, undefined)
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                mode="lines",
-                name="undefined edges (no direction)",
-                hoverinfo="skip",
-                line=dict(color=UNDEFINED, width=1.5, dash="dot"),
-            )
-        )
+    # pruned edges, and undefined ones (vertices that coincide: no direction, no loss, no gradient)
+    for group, name, line in (
+        (pruned, "pruned edges", dict(color=PRUNED, width=2, dash="dash")),
+        (undefined, "undefined edges (no direction)", dict(color=UNDEFINED, width=1.5, dash="dot")),
+    ):
+        if group:
+            xs, ys = _segments(pos, group)
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name, hoverinfo="skip", line=line))
     mid_x = [(pos[u][0] + pos[v][0]) / 2 for u, v, _ in edges]
     mid_y = [(pos[u][1] + pos[v][1]) / 2 for u, v, _ in edges]
     hover = [
