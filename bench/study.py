@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas as pd
 from tqdm.auto import tqdm
 
-from bench.quality import REPO, common, metrics, run_all, run_one
+from bench.quality import REPO, common, metrics, run_one, train_teacher_run
 from bench.report import write_section
 
 RESULTS = os.path.join(REPO, "bench", "results")
@@ -146,7 +146,7 @@ def ensure_teacher(args) -> dict:
     ):  # its small files were committed, its checkpoint was not (a fresh machine): train it again
         shutil.rmtree(run)  # git keeps the committed files: `git diff` then shows whether the retrain agrees
         print(f"{run}: no checkpoint here (small files only); training the teacher again", file=sys.stderr)
-    run_all([(run, over)], argparse.Namespace(jobs=args.jobs), "teacher")
+    train_teacher_run(run, over)  # a fixed thread count: a fresh machine retrains the same teacher
     m = metrics(run)
     if getattr(args, "out", None):  # a protocol of its own: its own teacher, no record
         return m

@@ -101,3 +101,28 @@ def test_teacher_path_is_portable_inside_the_repository(tmp_path):
     assert study.teacher_run(inside) == os.path.join("bench", "results", "x", "teacher")
     assert study.teacher_run(argparse.Namespace(out=str(tmp_path))) == str(tmp_path / "teacher")
     assert study.teacher_run(argparse.Namespace(out=None)) == study.TEACHER_RUN
+
+
+def test_the_teacher_trains_with_the_same_threads_whatever_the_jobs(tmp_path, monkeypatch):
+    """Results depend on the intra-op thread count, so a resumed study's retrained teacher must use the
+    same count in every sitting: TEACHER_THREADS, not cpu_count // --jobs."""
+    from bench import quality
+
+    seen = []
+
+    def fake_run_one(job, threads):
+        seen.append(threads)
+        os.makedirs(job[0], exist_ok=True)
+        cols = ["test_top1", "train_top1", "val_top1", "epoch_time", "peak_mem_mb"]
+        pd.DataFrame({"epoch": [1], **{c: [1.0] for c in cols}}).to_csv(
+            os.path.join(job[0], "metrics.csv"), index=False
+        )
+        with open(os.path.join(job[0], "summary.json"), "w") as f:
+            f.write('{"epochs_done": 1, "epochs": 1}')
+
+    monkeypatch.setattr(quality, "run_one", fake_run_one)
+    for jobs in (1, 2, 8):
+        out = tmp_path / f"jobs{jobs}"
+        args = study.parse_study_args(study.study_parser(""), "x", ["--jobs", str(jobs), "--out", str(out)])
+        study.ensure_teacher(args)
+    assert seen == [quality.TEACHER_THREADS] * 3
