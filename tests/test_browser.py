@@ -150,6 +150,8 @@ def test_user_journey(server, browser):
         ids = click_first_edge(page)
         page.wait_for_function("location.search.includes('edge=')", timeout=TIMEOUT_MS)
         settle(page)
+        # under load the click's rerun can rewrite the URL once more: read it when it holds the edge again
+        page.wait_for_function("location.search.includes('edge=')", timeout=TIMEOUT_MS)
         edge = params(page)["edge"]
         u, v = edge.split(",")
         assert page.get_by_text(f"Edge {u} – {v}").count() + page.get_by_text(f"Edge {v} – {u}").count() >= 1
