@@ -110,7 +110,7 @@ def common(args) -> list[str]:
     ]
 
 
-def _portable(path: str) -> str:
+def portable_path(path: str) -> str:
     """A folder inside the repository as a repository-relative path (the runs start in REPO), so the
     committed config.yaml of a benchmark run names no machine's absolute path; others unchanged."""
     path = os.path.abspath(path)
@@ -132,7 +132,7 @@ def run_one(job: tuple[str, list[str]], threads: int) -> dict:
         "vrm_train.cli",
         "distill",
         *overrides,
-        f"out_dir={_portable(os.path.dirname(run_dir))}",
+        f"out_dir={portable_path(os.path.dirname(run_dir))}",
         f"name={os.path.basename(run_dir)}",
         "--no-progress",
     ]

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas as pd
 from tqdm.auto import tqdm
 
-from bench.quality import REPO, common, metrics, run_one, train_teacher_run
+from bench.quality import REPO, common, metrics, portable_path, run_one, train_teacher_run
 from bench.report import write_section
 
 RESULTS = os.path.join(REPO, "bench", "results")
@@ -174,9 +174,7 @@ def teacher_run(args) -> str:
     it are portable), or <out>/teacher for a study given a results folder of its own (smoke checks)."""
     if not getattr(args, "out", None):
         return TEACHER_RUN
-    path = os.path.abspath(os.path.join(args.out, "teacher"))
-    inside = os.path.commonpath([path, REPO]) == REPO
-    return os.path.relpath(path, REPO) if inside else path
+    return portable_path(os.path.join(args.out, "teacher"))
 
 
 def distill_overrides(args, method: str, seed: int, extra: list[str]) -> list[str]:
