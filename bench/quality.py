@@ -161,9 +161,9 @@ def run_all(jobs: list[tuple[str, list[str]]], args, desc: str) -> list[dict]:
     return results
 
 
-def train_teacher(args) -> str:
-    run = os.path.join(args.out, "teacher")
-    over = [
+def teacher_overrides(args) -> list[str]:
+    """The benchmark teacher's run options (bench.quality and the evidence studies train the same one)."""
+    return [
         "method=vanilla",
         f"data.name={args.dataset}",
         *([f"data.root={args.data_root}"] if args.data_root else []),
@@ -175,7 +175,11 @@ def train_teacher(args) -> str:
         f"model.name={args.teacher}",
         "snapshot.train_batches=0",
     ]
-    train_teacher_run(run, over)
+
+
+def train_teacher(args) -> str:
+    run = os.path.join(args.out, "teacher")
+    train_teacher_run(run, teacher_overrides(args))
     return run
 
 

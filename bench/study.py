@@ -24,7 +24,15 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas as pd
 from tqdm.auto import tqdm
 
-from bench.quality import REPO, common, metrics, portable_path, run_one, train_teacher_run
+from bench.quality import (
+    REPO,
+    common,
+    metrics,
+    portable_path,
+    run_one,
+    teacher_overrides,
+    train_teacher_run,
+)
 from bench.report import write_section
 
 RESULTS = os.path.join(REPO, "bench", "results")
@@ -123,18 +131,6 @@ def results_dir(args, study: str) -> str:
 def ensure_teacher(args) -> dict:
     """Train (or reuse) the studies' teacher; returns its metrics. A retrained teacher whose best test
     accuracy differs from the recorded one means finished runs were distilled from another teacher: warn."""
-    over = [
-        "method=vanilla",
-        f"data.name={args.dataset}",
-        *([f"data.root={args.data_root}"] if args.data_root else []),
-        f"data.subset_per_class={args.teacher_per_class}",
-        f"data.val_per_class={args.val_per_class}",
-        f"optim.epochs={args.teacher_epochs}",
-        "optim.schedule=cosine",
-        "optim.warmup_epochs=1",
-        f"model.name={args.teacher}",
-        "snapshot.train_batches=0",
-    ]
     run = os.path.join(REPO, teacher_run(args))
     if getattr(args, "report_only", False) and not finished(run):
         if getattr(args, "out", None) or not os.path.isfile(TEACHER_RECORD):
@@ -146,7 +142,8 @@ def ensure_teacher(args) -> dict:
     ):  # its small files were committed, its checkpoint was not (a fresh machine): train it again
         shutil.rmtree(run)  # git keeps the committed files: `git diff` then shows whether the retrain agrees
         print(f"{run}: no checkpoint here (small files only); training the teacher again", file=sys.stderr)
-    train_teacher_run(run, over)  # a fixed thread count: a fresh machine retrains the same teacher
+    # a fixed thread count: a fresh machine retrains the same teacher
+    train_teacher_run(run, teacher_overrides(args))
     m = metrics(run)
     if getattr(args, "out", None):  # a protocol of its own: its own teacher, no record
         return m
