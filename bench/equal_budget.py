@@ -6,11 +6,14 @@
 Stage 1 (validation only, seed 0): each method trains the same number of configurations (GRID_SIZE) over
 its own main knobs: loss weights and the temperature where it has one; VRM's λ grid reaches 256 (the old
 sweep stopped at 16, its top). The score is validation top-1, mean of the last 3 epochs; the test set plays
-no part in any choice. A choice at the edge of its grid is flagged: the grid should then be extended.
+no part in any choice. Edge rule, the same for every method: while a method's choice sits at the edge of the
+values it has tried for a knob (up to ``MAX_EXTENSIONS`` rounds), it also trains the point one grid step
+beyond that edge (the grid's own ratio; knobs that move together, such as VRM's λ_IS = λ_IC, step together).
 Stage 2: the ``--top`` methods by validation score, plus VRM and the best baseline, each at its chosen
-configuration with ``--seeds`` (≥ 5), best and last test top-1, and *paired* differences against the best
-baseline (the baseline with the highest validation score): the mean of the per-seed differences with a
-95 % t-interval (✓: the interval is above 0, ✗: below).
+configuration with ``--seeds`` (≥ 5, none of them the tuning seed, so no run that chose a configuration is
+scored again), best and last test top-1, and *paired* differences against the best baseline (the baseline
+with the highest validation score): the mean of the per-seed differences with a 95 % t-interval (✓: the
+interval is above 0, ✗: below).
 Protocol: bench/quality.py's (Fashion-MNIST, 300 images/class, resnet20 -> resnet8, 10 epochs).
 Results: bench/results/equal_budget/<run>/.
 """
@@ -66,6 +69,7 @@ GRIDS: dict[str, tuple[list[str], list[dict]]] = {
     ),
 }
 BASELINES = ["kd", "dkd", "dist", "rkd", "sp", "pkt", "cc"]
+MAX_EXTENSIONS = 2  # rounds of the edge rule per method
 
 
 def point_name(method: str, point: dict) -> str:
@@ -73,47 +77,111 @@ def point_name(method: str, point: dict) -> str:
     return f"{method}_" + "_".join(parts)
 
 
-def edge_keys(method: str, point: dict) -> list[str]:
-    """The knobs of ``point`` that sit at the smallest or largest value of the method's grid."""
-    grid = GRIDS[method][1]
+def edge_keys(method: str, point: dict, tried: list[dict] | None = None) -> list[str]:
+    """The knobs of ``point`` at the smallest or largest value among ``tried`` (default: the method's grid)."""
+    tried = GRIDS[method][1] if tried is None else tried
     out = []
     for k, v in point.items():
-        values = sorted({p[k] for p in grid})
+        values = sorted({p[k] for p in tried})
         if len(values) > 1 and v in (values[0], values[-1]):
             out.append(k)
     return out
 
 
+def tied_keys(method: str) -> list[list[str]]:
+    """The method's knobs grouped by those that take equal values at every grid point (they move together)."""
+    grid = GRIDS[method][1]
+    groups: list[list[str]] = []
+    for k in grid[0]:
+        for g in groups:
+            if all(p[k] == p[g[0]] for p in grid):
+                g.append(k)
+                break
+        else:
+            groups.append([k])
+    return groups
+
+
+def extensions(method: str, point: dict, tried: list[dict]) -> list[dict]:
+    """The edge rule: for each group of knobs at the edge of the values tried, ``point`` with that group moved
+    one step outwards; the step is the ratio between the edge value and its neighbour among those tried."""
+    edge = set(edge_keys(method, point, tried))
+    out = []
+    for group in tied_keys(method):
+        if not edge.intersection(group):
+            continue
+        k = group[0]
+        values = sorted({p[k] for p in tried})
+        v = point[k]
+        neighbour = values[1] if v == values[0] else values[-2]
+        new = dict(point)
+        for key in group:
+            new[key] = float(v * v / neighbour)
+        if new not in tried:
+            out.append(new)
+    return out
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     ap = study_parser(__doc__)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--tune-seed", type=int, default=0, help="the seed of stage 1 (the validation grid)")
+    ap.add_argument(
+        "--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="stage 2's seeds (not the tuning seed)"
+    )
     ap.add_argument("--top", type=int, default=3, help="methods (by validation score) that get every seed")
     ap.add_argument("--methods", nargs="+", default=list(GRIDS), choices=list(GRIDS))
     return parse_study_args(ap, "equal_budget", argv)
 
 
+def _val_jobs(args, out: str, method: str, points: list[dict]) -> tuple[list, list[dict]]:
+    fixed = GRIDS[method][0]
+    jobs, rows = [], []
+    for point in points:
+        extra = [*fixed, *(f"{k}={v}" for k, v in point.items())]
+        run_dir = os.path.join(out, "val", point_name(method, point))
+        jobs.append((run_dir, distill_overrides(args, method, args.tune_seed, extra)))
+        rows.append({"method": method, "point": point})
+    return jobs, rows
+
+
 def stage1(args, out: str) -> pd.DataFrame:
+    """Every method's grid, then the edge rule's rounds (a round's runs start once the round before has
+    finished for that method; with ``--report-only``, only the rounds already decided are listed)."""
     jobs, rows = [], []
     for method in args.methods:
-        fixed, grid = GRIDS[method]
-        for point in grid:
-            extra = [*fixed, *(f"{k}={v}" for k, v in point.items())]
-            run_dir = os.path.join(out, "val", point_name(method, point))
-            jobs.append((run_dir, distill_overrides(args, method, args.seeds[0], extra)))
-            rows.append({"method": method, "point": point})
+        j, r = _val_jobs(args, out, method, GRIDS[method][1])
+        jobs += j
+        rows += r
     res = run_jobs(args, jobs, "equal budget: validation grid")
-    return pd.concat([pd.DataFrame(rows), res], axis=1)
+    grid = pd.concat([pd.DataFrame(rows), res], axis=1).assign(extension=0)
+    for round_ in range(1, MAX_EXTENSIONS + 1):
+        jobs, rows = [], []
+        for method, g in grid.groupby("method", sort=False):
+            if not g.done.all() or (g.extension == round_ - 1).sum() == 0:
+                continue  # unfinished, or the round before added nothing: the choice is inside what was tried
+            best = g.loc[g.val_score.idxmax()]
+            j, r = _val_jobs(args, out, method, extensions(method, best.point, list(g.point)))
+            jobs += j
+            rows += r
+        if not jobs:
+            break
+        res = run_jobs(args, jobs, f"equal budget: edge rule, round {round_}")
+        grid = pd.concat([grid, pd.concat([pd.DataFrame(rows), res], axis=1).assign(extension=round_)])
+        grid = grid.reset_index(drop=True)
+    return grid
 
 
 def choices(grid: pd.DataFrame) -> pd.DataFrame:
-    """Per method: its best grid point by validation score (only methods whose whole grid finished)."""
+    """Per method: its best point by validation score (only methods whose every run finished), and the
+    knobs at which it still sits at the edge of what was tried."""
     out = []
     for method, g in grid.groupby("method", sort=False):
         if not g.done.all():
             continue
         best = g.loc[g.val_score.idxmax()]
-        out.append({"method": method, "point": best.point, "val_score": best.val_score})
-    return pd.DataFrame(out, columns=["method", "point", "val_score"])
+        edge = edge_keys(method, best.point, list(g.point))
+        out.append({"method": method, "point": best.point, "val_score": best.val_score, "edge": edge})
+    return pd.DataFrame(out, columns=["method", "point", "val_score", "edge"])
 
 
 def stage2(args, out: str, chosen: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
@@ -140,13 +208,14 @@ def stage2(args, out: str, chosen: pd.DataFrame) -> tuple[pd.DataFrame, str | No
 
 def markdown(args, grid, chosen, seeds, best_base, teacher) -> str:
     g_rows = []
-    chosen_points = {m: p for m, p in zip(chosen.method, chosen.point, strict=True)}
+    chosen_rows = chosen.set_index("method")
     for r in grid.itertuples():
         opts = ", ".join(f"{k}={v:g}" for k, v in r.point.items())
-        note = ""
-        if chosen_points.get(r.method) == r.point:
-            edge = edge_keys(r.method, r.point)
-            note = "chosen" + (f" (at the grid's edge: {', '.join(edge)})" if edge else "")
+        note = f"edge rule, round {r.extension}" if r.extension else ""
+        if r.method in chosen_rows.index and chosen_rows.point[r.method] == r.point:
+            edge = chosen_rows.edge[r.method]
+            chosen_note = "chosen" + (f" (still at the edge: {', '.join(edge)})" if edge else "")
+            note = f"{note}, {chosen_note}" if note else chosen_note
         score = f"{r.val_score:.2f}" if r.done else "not run yet"
         g_rows.append([r.method, opts, score, note])
     n_done, n_all = int(grid.done.sum()), len(grid)
@@ -158,13 +227,16 @@ def markdown(args, grid, chosen, seeds, best_base, teacher) -> str:
         f"Protocol: {args.dataset}, {args.per_class} training images per class ({args.val_per_class} per class held "
         f"out for validation), full test set; teacher {args.teacher} ({teacher_note(teacher)}), student "
         f"{args.student}, {args.epochs} epochs, batch {args.batch_size}, SGD lr {args.lr} cosine, 1 warm-up epoch. "
-        f"Stage 1: {GRID_SIZE} configurations per method over its own knobs, seed {args.seeds[0]}, scored by "
-        "validation top-1 (mean of the last 3 epochs); the test set plays no part in any choice. "
+        f"Stage 1: {GRID_SIZE} configurations per method over its own knobs, seed {args.tune_seed}, scored by "
+        "validation top-1 (mean of the last 3 epochs); the test set plays no part in any choice. Edge rule (every "
+        f"method alike, up to {MAX_EXTENSIONS} rounds): a choice at the edge of the values tried also trains the "
+        "point one grid step beyond it. "
         f"Finished: {n_done} of {n_all} stage-1 runs.",
         "",
         markdown_table(["method", "options", "val top-1", ""], g_rows),
     ]
     if seeds is not None and len(seeds):
+        chosen_points = dict(zip(chosen.method, chosen.point, strict=True))
         parts += ["", _seed_table(args, seeds, best_base, chosen_points)]
     else:
         parts += ["", "Stage 2 (seeds) starts when every method's grid has finished: not run yet."]
@@ -202,7 +274,7 @@ def _seed_table(args, seeds: pd.DataFrame, best_base: str, chosen_points: dict) 
     ]
     return "\n".join(
         [
-            f"Stage 2: seeds {args.seeds}; the top {args.top} methods by validation score, plus VRM and the best "
+            f"Stage 2: seeds {args.seeds} (the tuning seed, {args.tune_seed}, is not among them); the top {args.top} methods by validation score, plus VRM and the best "
             f"baseline by validation score ({best_base}). Accuracy in %, mean ± std over the finished seeds. Δ = mean "
             "of the per-seed differences (same seeds, paired) with a 95 % t-interval; ✓ / ✗: the interval lies "
             "above / below 0, otherwise the data do not separate the two.",
