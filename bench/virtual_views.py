@@ -98,7 +98,8 @@ def options_part(args, out: str) -> pd.DataFrame:
 def regime_part(args, out: str) -> pd.DataFrame:
     r_args = copy.copy(args)
     r_args.per_class, r_args.epochs = args.regime_per_class, args.regime_epochs
-    base = os.path.join(out, f"regime_pc{args.regime_per_class}_e{args.regime_epochs}")
+    tag = f"_{_tag(args.vrm)}" if args.vrm else ""  # VRM's options name the folder, as in the options part
+    base = os.path.join(out, f"regime_pc{args.regime_per_class}_e{args.regime_epochs}{tag}")
     jobs, rows = [], []
     for seed in args.seeds:
         for label, method, opts in REGIME:

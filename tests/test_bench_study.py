@@ -57,6 +57,58 @@ def test_grid_edges_are_flagged():
     assert len(set(names)) == len(names)  # one run folder per point: finished runs are found again
 
 
+def test_the_edge_rule_steps_outwards_by_the_grids_own_ratio():
+    vrm = equal_budget.GRIDS["vrm"][1]  # λ 8 … 256, doubling; λ_IS and λ_IC move together
+    assert equal_budget.tied_keys("vrm") == [["vrm.lambda_is", "vrm.lambda_ic"]]
+    low = vrm[0]
+    assert equal_budget.extensions("vrm", low, vrm) == [{"vrm.lambda_is": 4.0, "vrm.lambda_ic": 4.0}]
+    assert equal_budget.extensions("vrm", vrm[-1], vrm) == [{"vrm.lambda_is": 512.0, "vrm.lambda_ic": 512.0}]
+    assert equal_budget.extensions("vrm", vrm[2], vrm) == []  # inside: nothing to add
+    # after one round at λ = 4, a choice of 4 steps on to 2, a choice of 8 is inside
+    tried = [*vrm, {"vrm.lambda_is": 4.0, "vrm.lambda_ic": 4.0}]
+    assert equal_budget.extensions("vrm", tried[-1], tried) == [{"vrm.lambda_is": 2.0, "vrm.lambda_ic": 2.0}]
+    assert equal_budget.extensions("vrm", low, tried) == []
+    # two independent knobs (KD: weight 1/4/16, T 2/4): one new point per knob at its edge, the other kept
+    kd = equal_budget.GRIDS["kd"][1]
+    corner = {"kd.kd_weight": 1.0, "kd.temperature": 4.0}
+    assert equal_budget.extensions("kd", corner, kd) == [
+        {"kd.kd_weight": 0.25, "kd.temperature": 4.0},
+        {"kd.kd_weight": 1.0, "kd.temperature": 8.0},
+    ]
+    # DIST's β = γ move together, τ alone
+    assert equal_budget.tied_keys("dist") == [["dist.beta", "dist.gamma"], ["dist.tau"]]
+
+
+def test_stage1_runs_the_edge_rule_until_the_choice_is_inside(tmp_path, monkeypatch):
+    """A fake validation score peaked at λ = 2: the grid (8 … 256) chooses 8, round 1 adds 4, round 2 adds 2;
+    MAX_EXTENSIONS = 2 stops there, and the choice (2) is reported as still at the edge."""
+    import json
+
+    def fake_run_one(job, threads):
+        run_dir, over = job
+        lam = float(next(o for o in over if o.startswith("vrm.lambda_is=")).split("=")[1])
+        os.makedirs(run_dir, exist_ok=True)
+        score = 90.0 - abs(math.log2(lam) - 1.0)
+        cols = ["test_top1", "train_top1", "val_top1", "epoch_time", "peak_mem_mb"]
+        pd.DataFrame({"epoch": [1], **{c: [score] for c in cols}}).to_csv(
+            os.path.join(run_dir, "metrics.csv"), index=False
+        )
+        with open(os.path.join(run_dir, "summary.json"), "w") as f:
+            json.dump({"epochs_done": 1, "epochs": 1}, f)
+
+    monkeypatch.setattr(study, "run_one", fake_run_one)
+    args = equal_budget.parse_args(["--methods", "vrm", "--out", str(tmp_path), "--no-docs"])
+    grid = equal_budget.stage1(args, str(tmp_path))
+    lams = [p["vrm.lambda_is"] for p in grid.point]
+    assert lams == [8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 4.0, 2.0]
+    assert list(grid.extension) == [0] * 6 + [1, 2]
+    chosen = equal_budget.choices(grid)
+    assert chosen.point.iloc[0]["vrm.lambda_is"] == 2.0
+    assert chosen.edge.iloc[0] == ["vrm.lambda_is", "vrm.lambda_ic"]
+    # stage 2 never reuses the tuning seed
+    assert args.tune_seed not in args.seeds and len(args.seeds) >= 5
+
+
 def test_robustness_plan_covers_every_fraction_seed_and_method(tmp_path):
     args = robustness.parse_args(["--fractions", "0", "0.1", "--seeds", "0", "1", "--out", str(tmp_path)])
     jobs, rows, missing = robustness.plan(args, str(tmp_path))
@@ -74,6 +126,30 @@ def test_virtual_view_variants_change_one_thing_each():
     assert all(len(opts) == 1 for _, opts in virtual_views.VARIANTS[1:])
     with pytest.raises(SystemExit):
         virtual_views.parse_args(["--variants", "nope"])
+
+
+def test_virtual_view_runs_of_another_vrm_live_in_folders_of_their_own(tmp_path, monkeypatch):
+    """The options and the regime parts name their folders by --vrm, so a study at a tuned λ never reuses a
+    run trained at another λ."""
+    seen = []
+
+    def fake_run_jobs(args, jobs, desc):
+        seen.extend(d for d, _ in jobs)
+        return pd.DataFrame({"run": [os.path.basename(d) for d, _ in jobs], "done": False})
+
+    monkeypatch.setattr(virtual_views, "run_jobs", fake_run_jobs)
+    for vrm in ([], ["vrm.lambda_is=8.0", "vrm.lambda_ic=8.0"]):
+        args = virtual_views.parse_args(["--out", str(tmp_path), "--seeds", "0", "--vrm", *vrm])
+        virtual_views.options_part(args, str(tmp_path))
+        virtual_views.regime_part(args, str(tmp_path))
+    assert len(seen) == len(set(seen))
+    tops = {os.path.relpath(d, tmp_path).split(os.sep)[0] for d in seen}
+    assert tops == {
+        "options",
+        "options_lambda_is8.0_lambda_ic8.0",
+        "regime_pc50_e30",
+        "regime_pc50_e30_lambda_is8.0_lambda_ic8.0",
+    }
 
 
 def test_command_line_keeps_what_changes_results():
