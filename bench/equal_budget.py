@@ -130,6 +130,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     ap.add_argument("--top", type=int, default=3, help="methods (by validation score) that get every seed")
     ap.add_argument("--methods", nargs="+", default=list(GRIDS), choices=list(GRIDS))
+    ap.add_argument(
+        "--choices-from",
+        default=None,
+        help="take stage 1 (and so each method's choice) from this finished results folder and train only "
+        "stage 2 under --out (e.g. the CPU study's choices rerun on a GPU: bench/gpu_equal_budget.sh)",
+    )
     return parse_study_args(ap, "equal_budget", argv)
 
 
@@ -285,7 +291,14 @@ def _seed_table(args, seeds: pd.DataFrame, best_base: str, chosen_points: dict) 
 
 
 def tables(args, out: str, teacher: dict) -> str:
-    grid = stage1(args, out)
+    if args.choices_from:
+        if not os.path.isdir(os.path.join(args.choices_from, "val")):
+            raise SystemExit(
+                f"--choices-from {args.choices_from}: no stage-1 runs there (expected a val/ folder)"
+            )
+        grid = stage1(argparse.Namespace(**{**vars(args), "report_only": True}), args.choices_from)
+    else:
+        grid = stage1(args, out)
     chosen = choices(grid)
     seeds, best_base = (None, None)
     if set(chosen.method) == set(args.methods):

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The equal-budget table on one GPU, as one prepared run of at most 8 minutes (issue 11, §4):
-# bench/equal_budget.py with its own teacher and results folder, 8 runs at a time; no run starts after 6
-# minutes, so the section (equal_budget_gpu) is written from what finished, whatever that is. The small
-# files of every finished run come back in $OUT/equal_budget_gpu.tgz; docs/benchmarks.md in $OUT.
+# The equal-budget table's top rows on one GPU, as one prepared run of at most 8 minutes (issue 11, §4):
+# stage 2 of bench/equal_budget.py (every seed of the top methods, paired differences) at the configurations
+# the CPU study chose on validation (--choices-from bench/results/equal_budget), with its own teacher and
+# results folder, 8 runs at a time; no run starts after 6 minutes, so the section (equal_budget_gpu) is
+# written from what finished, whatever that is. The small files of every finished run come back in
+# $OUT/equal_budget_gpu.tgz; docs/benchmarks.md in $OUT.
 # Usage (repository root): OUT=/some/dir bash bench/gpu_equal_budget.sh
 # Needs torch with CUDA and the project's dependencies; wheels placed in .whl/ are installed first.
 set -u
@@ -15,7 +17,8 @@ if ls .whl/*.whl >/dev/null 2>&1; then
     export PYTHONPATH="/tmp/site:$PWD"
 fi
 nvidia-smi --query-gpu=name,memory.total --format=csv 2>&1 | tee "$OUT/gpu.txt"
-timeout 450 python3 -m bench.equal_budget --jobs 8 --minutes 6 --out "$RES" --section equal_budget_gpu 2>&1 \
+timeout 450 python3 -m bench.equal_budget --jobs 8 --minutes 6 --out "$RES" --section equal_budget_gpu \
+    --choices-from bench/results/equal_budget 2>&1 \
     | grep -v "it/s" | tee "$OUT/equal_budget.log"
 cp docs/benchmarks.md "$OUT/benchmarks.md"
 (cd "$RES" && find . \( -name config.yaml -o -name metrics.csv -o -name summary.json \) \

@@ -109,6 +109,42 @@ def test_stage1_runs_the_edge_rule_until_the_choice_is_inside(tmp_path, monkeypa
     assert args.tune_seed not in args.seeds and len(args.seeds) >= 5
 
 
+def test_choices_from_another_folder_train_only_stage_2(tmp_path, monkeypatch):
+    """The GPU script's path: stage 1 is read from a finished folder (nothing trained there), only the seeds
+    of the chosen configuration train, under --out."""
+    import json
+
+    trained = []
+
+    def fake_run_one(job, threads):
+        run_dir, over = job
+        trained.append(run_dir)
+        lam = float(next(o for o in over if o.startswith("vrm.lambda_is=")).split("=")[1])
+        os.makedirs(run_dir, exist_ok=True)
+        cols = ["test_top1", "train_top1", "val_top1", "epoch_time", "peak_mem_mb"]
+        score = 90.0 - abs(math.log2(lam) - 5.0)  # peaked at λ = 32: inside the grid
+        pd.DataFrame({"epoch": [1], **{c: [score] for c in cols}}).to_csv(
+            os.path.join(run_dir, "metrics.csv"), index=False
+        )
+        with open(os.path.join(run_dir, "summary.json"), "w") as f:
+            json.dump({"epochs_done": 1, "epochs": 1}, f)
+
+    monkeypatch.setattr(study, "run_one", fake_run_one)
+    cpu, gpu = tmp_path / "cpu", tmp_path / "gpu"
+    equal_budget.stage1(equal_budget.parse_args(["--methods", "vrm", "--out", str(cpu)]), str(cpu))
+    trained.clear()
+    args = equal_budget.parse_args(["--methods", "vrm", "--out", str(gpu), "--choices-from", str(cpu)])
+    text = equal_budget.tables(args, str(gpu), {"best_test": 88.0})
+    assert trained == [str(gpu / f"seed{s}" / "vrm_lambda_is32_lambda_ic32") for s in args.seeds]
+    assert not (gpu / "val").exists() and "seeds done" in text
+    with pytest.raises(SystemExit):
+        equal_budget.tables(
+            equal_budget.parse_args(["--out", str(gpu), "--choices-from", str(tmp_path / "nope")]),
+            str(gpu),
+            {},
+        )
+
+
 def test_robustness_plan_covers_every_fraction_seed_and_method(tmp_path):
     args = robustness.parse_args(["--fractions", "0", "0.1", "--seeds", "0", "1", "--out", str(tmp_path)])
     jobs, rows, missing = robustness.plan(args, str(tmp_path))
