@@ -215,6 +215,8 @@ def stage2(args, out: str, chosen: pd.DataFrame) -> tuple[pd.DataFrame, str | No
 def markdown(args, grid, chosen, seeds, best_base, teacher) -> str:
     g_rows = []
     chosen_rows = chosen.set_index("method")
+    order = {m: i for i, m in enumerate(GRIDS)}  # each method's rows together, its edge-rule rounds last
+    grid = grid.sort_values(["method", "extension"], key=lambda c: c.map(order) if c.name == "method" else c)
     for r in grid.itertuples():
         opts = ", ".join(f"{k}={v:g}" for k, v in r.point.items())
         note = f"edge rule, round {r.extension}" if r.extension else ""
