@@ -26,7 +26,7 @@ import os
 
 import pandas as pd
 
-from bench.report import machine, markdown_table
+from bench.report import machine, markdown_table, write_section
 from bench.study import (
     distill_overrides,
     fmt_paired,
@@ -243,12 +243,30 @@ def markdown(args, grid, chosen, seeds, best_base, teacher) -> str:
         "",
         markdown_table(["method", "options", "val top-1", ""], g_rows),
     ]
-    if seeds is not None and len(seeds):
-        chosen_points = dict(zip(chosen.method, chosen.point, strict=True))
-        parts += ["", _seed_table(args, seeds, best_base, chosen_points)]
-    else:
+    if seeds is None or not len(seeds):
         parts += ["", "Stage 2 (seeds) starts when every method's grid has finished: not run yet."]
+    else:
+        parts += ["", f"Stage 2 (seeds): the next section, `{args.section}_seeds`."]
     return "\n".join(parts)
+
+
+def seeds_markdown(args, chosen, seeds, best_base, teacher) -> str:
+    """Stage 2 as a section of its own (the README shows it; the grid above stays in docs/benchmarks.md)."""
+    chosen_points = dict(zip(chosen.method, chosen.point, strict=True))
+    return "\n".join(
+        [
+            "## Equal budget, stage 2: every method tuned on validation, then fresh seeds",
+            "",
+            f"Command: `{args.command}` (stage 1, the validation grid: section `{args.section}`)  ",
+            f"Machine: {machine()}  ",
+            f"Protocol: {args.dataset}, {args.per_class} training images per class, full test set; teacher "
+            f"{args.teacher} ({teacher_note(teacher)}), student {args.student}, {args.epochs} epochs, batch "
+            f"{args.batch_size}, SGD lr {args.lr} cosine. Each method at the configuration its own validation grid "
+            f"chose ({GRID_SIZE} runs per method plus the edge rule, seed {args.tune_seed}).",
+            "",
+            _seed_table(args, seeds, best_base, chosen_points),
+        ]
+    )
 
 
 def _seed_table(args, seeds: pd.DataFrame, best_base: str, chosen_points: dict) -> str:
@@ -305,6 +323,11 @@ def tables(args, out: str, teacher: dict) -> str:
     seeds, best_base = (None, None)
     if set(chosen.method) == set(args.methods):
         seeds, best_base = stage2(args, out, chosen)
+    if seeds is not None and len(seeds):
+        text = seeds_markdown(args, chosen, seeds, best_base, teacher["best_test"])
+        print(text)
+        if not args.no_docs:
+            write_section(f"{args.section}_seeds", text)
     return markdown(args, grid, chosen, seeds, best_base, teacher["best_test"])
 
 
