@@ -33,11 +33,13 @@ def machine() -> str:
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 
 
-def write_section(name: str, markdown: str, path: str = DOC) -> None:
-    """Replace (or append) the section ``name`` of the benchmarks page with ``markdown``.
+def write_section(name: str, markdown: str, path: str | None = None) -> None:
+    """Replace (or append) the section ``name`` of the benchmarks page (``path``, default :data:`DOC`, read
+    at call time so that tests can point it elsewhere) with ``markdown``.
 
     When the README holds the same section markers, its copy is replaced too (the README's results
     section shows the latest tables without anyone retyping them)."""
+    path = DOC if path is None else path
     begin, end = f"<!-- section:{name} -->", f"<!-- /section:{name} -->"
     block = f"{begin}\n{markdown.strip()}\n{end}"
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)

@@ -109,7 +109,7 @@ def test_stage1_runs_the_edge_rule_until_the_choice_is_inside(tmp_path, monkeypa
     assert args.tune_seed not in args.seeds and len(args.seeds) >= 5
 
 
-def test_choices_from_another_folder_train_only_stage_2(tmp_path, monkeypatch):
+def test_choices_from_another_folder_train_only_stage_2(tmp_path, monkeypatch, capsys):
     """The GPU script's path: stage 1 is read from a finished folder (nothing trained there), only the seeds
     of the chosen configuration train, under --out."""
     import json
@@ -133,10 +133,15 @@ def test_choices_from_another_folder_train_only_stage_2(tmp_path, monkeypatch):
     cpu, gpu = tmp_path / "cpu", tmp_path / "gpu"
     equal_budget.stage1(equal_budget.parse_args(["--methods", "vrm", "--out", str(cpu)]), str(cpu))
     trained.clear()
-    args = equal_budget.parse_args(["--methods", "vrm", "--out", str(gpu), "--choices-from", str(cpu)])
+    argv = ["--methods", "vrm", "--out", str(gpu), "--choices-from", str(cpu), "--no-docs"]
+    args = equal_budget.parse_args(argv)
     text = equal_budget.tables(args, str(gpu), {"best_test": 88.0})
     assert trained == [str(gpu / f"seed{s}" / "vrm_lambda_is32_lambda_ic32") for s in args.seeds]
-    assert not (gpu / "val").exists() and "seeds done" in text
+    assert not (gpu / "val").exists() and "equal_budget_seeds" in text
+    assert "seeds done" in capsys.readouterr().out  # stage 2's table, printed (--no-docs: not written)
+    from bench import report
+
+    assert not os.path.exists(report.DOC)  # --no-docs wrote no page (the scratch page of conftest.py)
     with pytest.raises(SystemExit):
         equal_budget.tables(
             equal_budget.parse_args(["--out", str(gpu), "--choices-from", str(tmp_path / "nope")]),
