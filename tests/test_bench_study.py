@@ -12,6 +12,17 @@ from bench import equal_budget, robustness, study, virtual_views
 from bench.study import command_line, fmt_paired, paired, t_quantile
 
 
+def write_finished_run(run_dir: str, score: float) -> None:
+    """The small files of a finished one-epoch run whose every accuracy is ``score`` (fake trainings)."""
+    os.makedirs(run_dir, exist_ok=True)
+    cols = ["test_top1", "train_top1", "val_top1", "epoch_time", "peak_mem_mb"]
+    pd.DataFrame({"epoch": [1], **{c: [score] for c in cols}}).to_csv(
+        os.path.join(run_dir, "metrics.csv"), index=False
+    )
+    with open(os.path.join(run_dir, "summary.json"), "w") as f:
+        f.write('{"epochs_done": 1, "epochs": 1}')
+
+
 def test_t_quantiles_match_the_table():
     # two-sided 95 % points of Student's t (any statistics table)
     assert t_quantile(1) == pytest.approx(12.706, abs=1e-3)
@@ -82,19 +93,11 @@ def test_the_edge_rule_steps_outwards_by_the_grids_own_ratio():
 def test_stage1_runs_the_edge_rule_until_the_choice_is_inside(tmp_path, monkeypatch):
     """A fake validation score peaked at λ = 2: the grid (8 … 256) chooses 8, round 1 adds 4, round 2 adds 2;
     MAX_EXTENSIONS = 2 stops there, and the choice (2) is reported as still at the edge."""
-    import json
 
     def fake_run_one(job, threads):
         run_dir, over = job
         lam = float(next(o for o in over if o.startswith("vrm.lambda_is=")).split("=")[1])
-        os.makedirs(run_dir, exist_ok=True)
-        score = 90.0 - abs(math.log2(lam) - 1.0)
-        cols = ["test_top1", "train_top1", "val_top1", "epoch_time", "peak_mem_mb"]
-        pd.DataFrame({"epoch": [1], **{c: [score] for c in cols}}).to_csv(
-            os.path.join(run_dir, "metrics.csv"), index=False
-        )
-        with open(os.path.join(run_dir, "summary.json"), "w") as f:
-            json.dump({"epochs_done": 1, "epochs": 1}, f)
+        write_finished_run(run_dir, 90.0 - abs(math.log2(lam) - 1.0))
 
     monkeypatch.setattr(study, "run_one", fake_run_one)
     args = equal_budget.parse_args(["--methods", "vrm", "--out", str(tmp_path), "--no-docs"])
@@ -112,22 +115,13 @@ def test_stage1_runs_the_edge_rule_until_the_choice_is_inside(tmp_path, monkeypa
 def test_choices_from_another_folder_train_only_stage_2(tmp_path, monkeypatch, capsys):
     """The GPU script's path: stage 1 is read from a finished folder (nothing trained there), only the seeds
     of the chosen configuration train, under --out."""
-    import json
-
     trained = []
 
     def fake_run_one(job, threads):
         run_dir, over = job
         trained.append(run_dir)
         lam = float(next(o for o in over if o.startswith("vrm.lambda_is=")).split("=")[1])
-        os.makedirs(run_dir, exist_ok=True)
-        cols = ["test_top1", "train_top1", "val_top1", "epoch_time", "peak_mem_mb"]
-        score = 90.0 - abs(math.log2(lam) - 5.0)  # peaked at λ = 32: inside the grid
-        pd.DataFrame({"epoch": [1], **{c: [score] for c in cols}}).to_csv(
-            os.path.join(run_dir, "metrics.csv"), index=False
-        )
-        with open(os.path.join(run_dir, "summary.json"), "w") as f:
-            json.dump({"epochs_done": 1, "epochs": 1}, f)
+        write_finished_run(run_dir, 90.0 - abs(math.log2(lam) - 5.0))  # peaked at λ = 32: inside the grid
 
     monkeypatch.setattr(study, "run_one", fake_run_one)
     cpu, gpu = tmp_path / "cpu", tmp_path / "gpu"
@@ -229,13 +223,7 @@ def test_the_teacher_trains_with_the_same_threads_whatever_the_jobs(tmp_path, mo
 
     def fake_run_one(job, threads):
         seen.append(threads)
-        os.makedirs(job[0], exist_ok=True)
-        cols = ["test_top1", "train_top1", "val_top1", "epoch_time", "peak_mem_mb"]
-        pd.DataFrame({"epoch": [1], **{c: [1.0] for c in cols}}).to_csv(
-            os.path.join(job[0], "metrics.csv"), index=False
-        )
-        with open(os.path.join(job[0], "summary.json"), "w") as f:
-            f.write('{"epochs_done": 1, "epochs": 1}')
+        write_finished_run(job[0], 1.0)
 
     monkeypatch.setattr(quality, "run_one", fake_run_one)
     for jobs in (1, 2, 8):
