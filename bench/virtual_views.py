@@ -11,8 +11,9 @@ separate forwards or on the real view only (``vrm.student_bn``), the real view w
 cross-view ones. Score: validation top-1 (mean of the last 3 epochs) per seed, and the paired difference
 from the default (mean with a 95 % t-interval over seeds). The test set plays no part.
 Part 2 (the regime): the paper's motivation is that relation matching overfits and virtual views regularise.
-A budget where overfitting shows (``--regime-per-class`` images per class, ``--regime-epochs`` epochs):
-the train − test gap (last epoch) of the student alone, KD, VRM without and with virtual views.
+Each ``--regimes`` budget (``PCxE``: PC training images per class, E epochs; the default pair is the one
+where the gap barely shows and the harsher one where it does): the train − test gap (last epoch) of the
+student alone, KD, VRM without and with virtual views, over ``--regime-seeds``.
 Results: bench/results/virtual_views/<run>/.
 """
 
@@ -65,14 +66,33 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--vrm", nargs="*", default=[], help="options (key=value) of the default VRM")
     ap.add_argument("--variants", nargs="+", default=[v[0] for v in VARIANTS])
-    ap.add_argument("--regime-per-class", type=int, default=50)
-    ap.add_argument("--regime-epochs", type=int, default=30)
+    ap.add_argument(
+        "--regimes",
+        type=_regime,
+        nargs="+",
+        default=[(50, 30), (20, 40)],
+        metavar="PCxE",
+        help="budgets of part 2: images per class x epochs (default: 50x30 20x40)",
+    )
+    ap.add_argument("--regime-seeds", type=int, nargs="+", default=None, help="default: --seeds")
     ap.add_argument("--no-regime", action="store_true", help="skip part 2")
     args = parse_study_args(ap, "virtual_views", argv)
+    if args.regime_seeds is None:
+        args.regime_seeds = args.seeds
     unknown = set(args.variants) - {v[0] for v in VARIANTS}
     if unknown:
         ap.error(f"unknown variants {sorted(unknown)}; choose from {[v[0] for v in VARIANTS]}")
     return args
+
+
+def _regime(text: str) -> tuple[int, int]:
+    try:
+        per_class, epochs = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write a regime as PCxE, e.g. 20x40") from None
+    if per_class < 1 or epochs < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: images per class and epochs must be at least 1")
+    return per_class, epochs
 
 
 def _tag(opts: list[str]) -> str:
@@ -95,20 +115,21 @@ def options_part(args, out: str) -> pd.DataFrame:
     return pd.concat([pd.DataFrame(rows), run_jobs(args, jobs, "virtual views: options")], axis=1)
 
 
-def regime_part(args, out: str) -> pd.DataFrame:
+def regime_part(args, out: str, per_class: int, epochs: int) -> pd.DataFrame:
     r_args = copy.copy(args)
-    r_args.per_class, r_args.epochs = args.regime_per_class, args.regime_epochs
+    r_args.per_class, r_args.epochs = per_class, epochs
     tag = f"_{_tag(args.vrm)}" if args.vrm else ""  # VRM's options name the folder, as in the options part
-    base = os.path.join(out, f"regime_pc{args.regime_per_class}_e{args.regime_epochs}{tag}")
+    base = os.path.join(out, f"regime_pc{per_class}_e{epochs}{tag}")
     jobs, rows = [], []
-    for seed in args.seeds:
+    for seed in args.regime_seeds:
         for label, method, opts in REGIME:
             extra = [*(args.vrm if method == "vrm" else []), *opts]
             jobs.append(
                 (os.path.join(base, f"seed{seed}", label), distill_overrides(r_args, method, seed, extra))
             )
             rows.append({"variant": label, "seed": seed})
-    return pd.concat([pd.DataFrame(rows), run_jobs(args, jobs, "virtual views: regime")], axis=1)
+    desc = f"virtual views: regime {per_class}x{epochs}"
+    return pd.concat([pd.DataFrame(rows), run_jobs(args, jobs, desc)], axis=1)
 
 
 def options_markdown(df: pd.DataFrame) -> str:
@@ -153,9 +174,14 @@ def regime_markdown(df: pd.DataFrame) -> str:
                 pm(d.last_test),
                 pm(gap),
                 pm(d.val_score),
-                "(reference)"
-                if label == "vrm_no_virtual"
-                else fmt_paired(paired(gap, ref.last_train - ref.last_test)),
+                *(
+                    ["(reference)"] * 2
+                    if label == "vrm_no_virtual"
+                    else [
+                        fmt_paired(paired(gap, ref.last_train - ref.last_test)),
+                        fmt_paired(paired(d.last_test, ref.last_test)),
+                    ]
+                ),
             ]
         )
     head = [
@@ -166,11 +192,12 @@ def regime_markdown(df: pd.DataFrame) -> str:
         "gap train − test",
         "val top-1",
         "Δ gap vs vrm_no_virtual (95 % CI)",
+        "Δ last test vs vrm_no_virtual (95 % CI)",
     ]
     return markdown_table(head, rows)
 
 
-def markdown(args, opts: pd.DataFrame, regime: pd.DataFrame | None, teacher: float) -> str:
+def markdown(args, opts: pd.DataFrame, regimes: dict[tuple[int, int], pd.DataFrame], teacher: float) -> str:
     parts = [
         "## The virtual-view question (validation only)",
         "",
@@ -185,11 +212,11 @@ def markdown(args, opts: pd.DataFrame, regime: pd.DataFrame | None, teacher: flo
         "",
         options_markdown(opts),
     ]
-    if regime is not None:
+    for (per_class, epochs), regime in regimes.items():
         parts += [
             "",
-            f"Regime: {args.regime_per_class} images per class, {args.regime_epochs} epochs (same teacher, student and "
-            "optimiser). Does relation matching overfit here, and do virtual views close the gap?",
+            f"Regime: {per_class} images per class, {epochs} epochs, seeds {args.regime_seeds} (same teacher, "
+            "student and optimiser). Does relation matching overfit here, and do virtual views close the gap?",
             "",
             regime_markdown(regime),
         ]
@@ -198,8 +225,8 @@ def markdown(args, opts: pd.DataFrame, regime: pd.DataFrame | None, teacher: flo
 
 def tables(args, out: str, teacher: dict) -> str:
     opts = options_part(args, out)
-    regime = None if args.no_regime else regime_part(args, out)
-    return markdown(args, opts, regime, teacher["best_test"])
+    regimes = {} if args.no_regime else {r: regime_part(args, out, *r) for r in args.regimes}
+    return markdown(args, opts, regimes, teacher["best_test"])
 
 
 def main(argv=None) -> None:

@@ -176,7 +176,8 @@ def test_virtual_view_runs_of_another_vrm_live_in_folders_of_their_own(tmp_path,
     for vrm in ([], ["vrm.lambda_is=8.0", "vrm.lambda_ic=8.0"]):
         args = virtual_views.parse_args(["--out", str(tmp_path), "--seeds", "0", "--vrm", *vrm])
         virtual_views.options_part(args, str(tmp_path))
-        virtual_views.regime_part(args, str(tmp_path))
+        for regime in args.regimes:
+            virtual_views.regime_part(args, str(tmp_path), *regime)
     assert len(seen) == len(set(seen))
     tops = {os.path.relpath(d, tmp_path).split(os.sep)[0] for d in seen}
     assert tops == {
@@ -184,7 +185,19 @@ def test_virtual_view_runs_of_another_vrm_live_in_folders_of_their_own(tmp_path,
         "options_lambda_is8.0_lambda_ic8.0",
         "regime_pc50_e30",
         "regime_pc50_e30_lambda_is8.0_lambda_ic8.0",
+        "regime_pc20_e40",
+        "regime_pc20_e40_lambda_is8.0_lambda_ic8.0",
     }
+
+
+def test_virtual_view_regimes_are_read_as_images_per_class_by_epochs():
+    args = virtual_views.parse_args(["--regimes", "20x40", "5X60", "--seeds", "0", "1", "2", "3"])
+    assert args.regimes == [(20, 40), (5, 60)]
+    assert args.regime_seeds == [0, 1, 2, 3]  # defaults to --seeds
+    assert virtual_views.parse_args(["--regime-seeds", "0"]).regime_seeds == [0]
+    for bad in ("20", "20x", "ax40", "0x40", "20x40x2"):
+        with pytest.raises(SystemExit):
+            virtual_views.parse_args(["--regimes", bad])
 
 
 def test_command_line_keeps_what_changes_results():
@@ -231,3 +244,24 @@ def test_the_teacher_trains_with_the_same_threads_whatever_the_jobs(tmp_path, mo
         args = study.parse_study_args(study.study_parser(""), "x", ["--jobs", str(jobs), "--out", str(out)])
         study.ensure_teacher(args)
     assert seen == [quality.TEACHER_THREADS] * 3
+
+
+def test_regime_table_pairs_gap_and_test_with_vrm_without_views():
+    """Hand-computed with t(0.975, 2) = 4.303: Δ gap = [−6, −9, −9], mean −8, sd √3, half-width 4.303;
+    Δ test = [1, 3, 2], mean 2, sd 1, half-width 4.303/√3 = 2.484."""
+    df = pd.DataFrame(
+        {
+            "variant": ["vrm_no_virtual"] * 3 + ["vrm"] * 3,
+            "seed": [0, 1, 2] * 2,
+            "done": True,
+            "last_train": [90.0, 92.0, 91.0, 85.0, 86.0, 84.0],
+            "last_test": [80.0, 80.0, 80.0, 81.0, 83.0, 82.0],
+            "val_score": [79.0, 79.0, 79.0, 80.0, 80.0, 80.0],
+        }
+    )
+    table = virtual_views.regime_markdown(df)
+    row = next(line for line in table.splitlines() if line.startswith("| vrm |"))
+    assert "-8.00 [-12.30, -3.70] ✗" in row
+    assert "+2.00 [-0.48, +4.48]" in row
+    ref = next(line for line in table.splitlines() if line.startswith("| vrm_no_virtual |"))
+    assert ref.count("(reference)") == 2
