@@ -15,6 +15,9 @@ Each ``--regimes`` budget (``PCxE``: PC training images per class, E epochs; the
 where the gap barely shows and the harsher one where it does): the train − test gap (last epoch) of the
 student alone, KD, VRM without and with virtual views, and VRM with a plain real view, over
 ``--regime-seeds``.
+Part 3 (whose lead is the plain real view?): the options part's one lead, the real view without crop/flip,
+also changes what the cross-entropy sees, so DIST (published weights) trains with and without it on the
+same seeds; the difference of the two methods' paired gains says whether the lead is VRM's own.
 Results: bench/results/virtual_views/<run>/.
 """
 
@@ -39,13 +42,14 @@ from bench.study import (
     teacher_note,
 )
 
+PLAIN = "data.real_view_augment=false"  # the real view without crop/flip (they go into the virtual view)
 # (label, options on top of the default VRM): one suspect at a time
 VARIANTS = [
     ("vrm", []),
     ("no_virtual", ["vrm.is_edges=real_only"]),
     ("bn_separate", ["vrm.student_bn=separate"]),
     ("bn_real", ["vrm.student_bn=real"]),
-    ("real_plain", ["data.real_view_augment=false"]),
+    ("real_plain", [PLAIN]),
     ("ce_virtual", ["vrm.ce_virtual=1.0"]),
     ("ops1", ["data.virtual_num_ops=1"]),
     ("ops3", ["data.virtual_num_ops=3"]),
@@ -60,7 +64,7 @@ REGIME = [
     ("vrm_no_virtual", "vrm", ["vrm.is_edges=real_only"]),
     ("vrm", "vrm", []),
     # the options part's one lead (the real view without crop/flip): does it hold where overfitting shows?
-    ("vrm_real_plain", "vrm", ["data.real_view_augment=false"]),
+    ("vrm_real_plain", "vrm", [PLAIN]),
 ]
 
 
@@ -79,6 +83,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     ap.add_argument("--regime-seeds", type=int, nargs="+", default=None, help="default: --seeds")
     ap.add_argument("--no-regime", action="store_true", help="skip part 2")
+    ap.add_argument("--no-augment-check", action="store_true", help="skip part 3")
     args = parse_study_args(ap, "virtual_views", argv)
     if args.regime_seeds is None:
         args.regime_seeds = args.seeds
@@ -133,6 +138,45 @@ def regime_part(args, out: str, per_class: int, epochs: int) -> pd.DataFrame:
             rows.append({"variant": label, "seed": seed})
     desc = f"virtual views: regime {per_class}x{epochs}"
     return pd.concat([pd.DataFrame(rows), run_jobs(args, jobs, desc)], axis=1)
+
+
+def augment_part(args, out: str) -> pd.DataFrame:
+    """DIST with and without crop/flip on its real view, on the options part's seeds (validation)."""
+    jobs, rows = [], []
+    for seed in args.seeds:
+        for label, extra in (("dist", []), ("dist_real_plain", [PLAIN])):
+            jobs.append(
+                (
+                    os.path.join(out, "augment", f"seed{seed}", label),
+                    distill_overrides(args, "dist", seed, extra),
+                )
+            )
+            rows.append({"variant": label, "seed": seed})
+    return pd.concat([pd.DataFrame(rows), run_jobs(args, jobs, "virtual views: augment check")], axis=1)
+
+
+def augment_markdown(opts: pd.DataFrame, aug: pd.DataFrame) -> str:
+    def scores(df, label):
+        return df[(df.variant == label) & df.done].set_index("seed").val_score
+
+    pairs = {
+        "vrm": (scores(opts, "vrm"), scores(opts, "real_plain")),
+        "dist": (scores(aug, "dist"), scores(aug, "dist_real_plain")),
+    }
+    rows = [
+        [m, f"{len((p - a).dropna())}/{len(aug) // 2}", pm(a), pm(p), fmt_paired(paired(p, a))]
+        for m, (a, p) in pairs.items()
+    ]
+    gain = {m: (p - a).dropna() for m, (a, p) in pairs.items()}
+    rows.append(["VRM's gain − DIST's gain", "", "", "", fmt_paired(paired(gain["vrm"], gain["dist"]))])
+    head = [
+        "method",
+        "seeds done",
+        "val top-1, real view augmented",
+        "val top-1, real view plain",
+        "Δ plain − augmented (95 % CI)",
+    ]
+    return markdown_table(head, rows)
 
 
 def options_markdown(df: pd.DataFrame) -> str:
@@ -200,7 +244,13 @@ def regime_markdown(df: pd.DataFrame) -> str:
     return markdown_table(head, rows)
 
 
-def markdown(args, opts: pd.DataFrame, regimes: dict[tuple[int, int], pd.DataFrame], teacher: float) -> str:
+def markdown(
+    args,
+    opts: pd.DataFrame,
+    regimes: dict[tuple[int, int], pd.DataFrame],
+    aug: pd.DataFrame | None,
+    teacher: float,
+) -> str:
     parts = [
         "## The virtual-view question (validation only)",
         "",
@@ -225,13 +275,22 @@ def markdown(args, opts: pd.DataFrame, regimes: dict[tuple[int, int], pd.DataFra
             "",
             regime_markdown(regime),
         ]
+    if aug is not None:
+        parts += [
+            "",
+            "Whose lead is the plain real view (`data.real_view_augment=false`)? The same change for DIST "
+            "(published weights), same seeds, validation top-1; the last row pairs the two gains by seed.",
+            "",
+            augment_markdown(opts, aug),
+        ]
     return "\n".join(parts)
 
 
 def tables(args, out: str, teacher: dict) -> str:
     opts = options_part(args, out)
     regimes = {} if args.no_regime else {r: regime_part(args, out, *r) for r in args.regimes}
-    return markdown(args, opts, regimes, teacher["best_test"])
+    aug = None if args.no_augment_check else augment_part(args, out)
+    return markdown(args, opts, regimes, aug, teacher["best_test"])
 
 
 def main(argv=None) -> None:

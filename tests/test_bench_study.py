@@ -265,3 +265,29 @@ def test_regime_table_pairs_gap_and_test_with_vrm_without_views():
     assert "+2.00 [-0.48, +4.48]" in row
     ref = next(line for line in table.splitlines() if line.startswith("| vrm_no_virtual |"))
     assert ref.count("(reference)") == 2
+
+
+def test_augment_check_pairs_each_methods_gain_and_their_difference():
+    """Hand-computed with t(0.975, 2) = 4.303: VRM's gains [1, 2, 1] → 1.33 ± 1.43; DIST's [1, 0, −1] →
+    0 ± 2.48; their difference [0, 2, 2] → 1.33 ± 4.303 · 1.1547 / √3 = 2.87."""
+    opts = pd.DataFrame(
+        {
+            "variant": ["vrm"] * 3 + ["real_plain"] * 3 + ["no_virtual"] * 3,
+            "seed": [0, 1, 2] * 3,
+            "done": True,
+            "val_score": [80.0, 81.0, 82.0, 81.0, 83.0, 83.0, 50.0, 50.0, 50.0],
+        }
+    )
+    aug = pd.DataFrame(
+        {
+            "variant": ["dist"] * 3 + ["dist_real_plain"] * 3,
+            "seed": [0, 1, 2] * 2,
+            "done": True,
+            "val_score": [78.0, 78.0, 78.0, 79.0, 78.0, 77.0],
+        }
+    )
+    lines = virtual_views.augment_markdown(opts, aug).splitlines()
+    row = {line.split("|")[1].strip(): line for line in lines[2:]}
+    assert "+1.33 [-0.10, +2.77]" in row["vrm"] and "3/3" in row["vrm"]
+    assert "+0.00 [-2.48, +2.48]" in row["dist"]
+    assert "+1.33 [-1.54, +4.20]" in row["VRM's gain − DIST's gain"]
