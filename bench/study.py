@@ -132,7 +132,9 @@ def ensure_teacher(args) -> dict:
     """Train (or reuse) the studies' teacher; returns its metrics. A retrained teacher whose best test
     accuracy differs from the recorded one means finished runs were distilled from another teacher: warn."""
     run = os.path.join(REPO, teacher_run(args))
-    if getattr(args, "report_only", False) and not finished(run):
+    if getattr(args, "report_only", False):  # a report never trains, not even a teacher without checkpoint
+        if finished(run):
+            return metrics(run)
         if getattr(args, "out", None) or not os.path.isfile(TEACHER_RECORD):
             return {"best_test": math.nan}  # not trained yet: the tables say "nan"
         with open(TEACHER_RECORD) as f:

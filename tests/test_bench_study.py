@@ -246,6 +246,23 @@ def test_the_teacher_trains_with_the_same_threads_whatever_the_jobs(tmp_path, mo
     assert seen == [quality.TEACHER_THREADS] * 3
 
 
+def test_a_report_reads_a_committed_teacher_without_training_it(tmp_path, monkeypatch):
+    """On a fresh machine the teacher's small files are committed and its checkpoint is not; a sitting
+    retrains it, but --report-only must only read it (it once retrained the digits teacher)."""
+    from bench import quality
+
+    def no_training(job, threads):
+        raise AssertionError("--report-only trained a run")
+
+    monkeypatch.setattr(quality, "run_one", no_training)
+    args = study.parse_study_args(study.study_parser(""), "x", ["--out", str(tmp_path), "--report-only"])
+    run = os.path.join(study.REPO, study.teacher_run(args))
+    write_finished_run(run, 97.5)
+    before = sorted(os.listdir(run))
+    assert study.ensure_teacher(args)["best_test"] == 97.5
+    assert sorted(os.listdir(run)) == before
+
+
 def test_regime_table_pairs_gap_and_test_with_vrm_without_views():
     """Hand-computed with t(0.975, 2) = 4.303: Δ gap = [−6, −9, −9], mean −8, sd √3, half-width 4.303;
     Δ test = [1, 3, 2], mean 2, sd 1, half-width 4.303/√3 = 2.484."""
@@ -291,3 +308,29 @@ def test_augment_check_pairs_each_methods_gain_and_their_difference():
     assert "+1.33 [-0.10, +2.77]" in row["vrm"] and "3/3" in row["vrm"]
     assert "+0.00 [-2.48, +2.48]" in row["dist"]
     assert "+1.33 [-1.54, +4.20]" in row["VRM's gain − DIST's gain"]
+
+
+def test_robustness_table_charges_each_method_the_corruption_cost_beyond_vrm_without_uep(tmp_path):
+    """Last column, by hand: VRM without UEP loses 2 points on every seed; KD loses 1, 0.5, 1; so KD loses
+    1, 1.5, 1 points less: mean 7/6, sd 0.2887, t(2) = 4.3027 → half-width 0.7171 → [+0.45, +1.88]."""
+    args = robustness.parse_args(["--fractions", "0", "0.2", "--seeds", "0", "1", "2", "--out", str(tmp_path)])
+    last = {
+        ("vrm_no_uep", 0.0): [80.0, 81.0, 82.0],
+        ("vrm_no_uep", 0.2): [78.0, 79.0, 80.0],
+        ("kd", 0.0): [70.0, 71.0, 72.0],
+        ("kd", 0.2): [69.0, 70.5, 71.0],
+    }
+    rows = [
+        {"fraction": f, "method": m, "seed": s, "done": True, "best_test": v[s], "last_test": v[s]}
+        for (m, f), v in last.items()
+        for s in range(3)
+    ]
+    text = robustness.markdown(args, pd.DataFrame(rows), [], 88.0)
+    kd20 = next(line for line in text.splitlines() if line.startswith("| 20% | kd |"))
+    cells = [c.strip() for c in kd20.strip("|").split("|")]
+    assert cells[-2] == "-0.83 [-1.55, -0.12] ✗"  # KD against its clean run: -1, -0.5, -1
+    assert cells[-1] == "+1.17 [+0.45, +1.88] ✓"
+    ref20 = next(line for line in text.splitlines() if line.startswith("| 20% | vrm_no_uep |"))
+    assert ref20.rstrip(" |").endswith("—")  # no cost difference against itself
+    kd0 = next(line for line in text.splitlines() if line.startswith("| 0% | kd |"))
+    assert kd0.rstrip(" |").endswith("—")
