@@ -313,7 +313,9 @@ def test_augment_check_pairs_each_methods_gain_and_their_difference():
 def test_robustness_table_charges_each_method_the_corruption_cost_beyond_vrm_without_uep(tmp_path):
     """Last column, by hand: VRM without UEP loses 2 points on every seed; KD loses 1, 0.5, 1; so KD loses
     1, 1.5, 1 points less: mean 7/6, sd 0.2887, t(2) = 4.3027 → half-width 0.7171 → [+0.45, +1.88]."""
-    args = robustness.parse_args(["--fractions", "0", "0.2", "--seeds", "0", "1", "2", "--out", str(tmp_path)])
+    args = robustness.parse_args(
+        ["--fractions", "0", "0.2", "--seeds", "0", "1", "2", "--out", str(tmp_path)]
+    )
     last = {
         ("vrm_no_uep", 0.0): [80.0, 81.0, 82.0],
         ("vrm_no_uep", 0.2): [78.0, 79.0, 80.0],
