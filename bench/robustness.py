@@ -96,11 +96,11 @@ def plan(args, out: str) -> tuple[list, list[dict], list[str]]:
 def markdown(args, df: pd.DataFrame, missing: list[str], teacher: float) -> str:
     rows = []
     done = df[df.done]
+    ref_clean = done[(done.method == REFERENCE) & (done.fraction == 0.0)].set_index("seed")
     for (frac, label), g in df.groupby(["fraction", "method"], sort=False):
         d = g[g.done].set_index("seed")
         ref = done[(done.method == REFERENCE) & (done.fraction == frac)].set_index("seed")
         clean = done[(done.method == label) & (done.fraction == 0.0)].set_index("seed")
-        ref_clean = done[(done.method == REFERENCE) & (done.fraction == 0.0)].set_index("seed")
         # what the corruption costs this method, minus what it costs the reference, seed by seed: the
         # direct answer to "does this pruning rule protect against spurious responses?"
         cost = d.last_test - clean.last_test

@@ -9,7 +9,8 @@ import torch
 from vrm_train.checkpoint import load_file
 from vrm_train.config import load_config
 from vrm_train.distillers import REGISTRY
-from vrm_train.engine import NonFiniteLossError, Trainer, lr_at, train
+from vrm_train.engine import NonFiniteLossError, Trainer, train
+from vrm_train.optim import lr_at
 from vrm_train.rundir import RunDir
 
 pytestmark = pytest.mark.xdist_group("engine")

@@ -8,7 +8,7 @@ import torch
 
 from vrm_viz import compare as C
 from vrm_viz.graphs import GraphOptions
-from vrm_viz.runs import Snapshot
+from vrm_viz.snapshot import Snapshot
 
 RNG = np.random.default_rng(0)
 

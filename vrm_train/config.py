@@ -2,7 +2,8 @@
 
 A run is described by :class:`RunConfig`, a tree of dataclasses. YAML files give values for some keys
 (optionally on top of other YAML files named under ``_base_``) and the command line overrides single keys
-with dotted ``key=value`` pairs. Unknown keys and values of the wrong type are errors that name the key.
+with dotted ``key=value`` pairs (reading both: :mod:`vrm_train.config_files`). Unknown keys and values of the
+wrong type are errors that name the key.
 
     cfg = load_config("configs/cifar100/vrm/resnet32x4_resnet8x4.yaml", ["optim.lr=0.1", "vrm.uep_ratio=0.3"])
 """
@@ -10,8 +11,6 @@ with dotted ``key=value`` pairs. Unknown keys and values of the wrong type are e
 from __future__ import annotations
 
 import dataclasses
-import os
-import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any, Literal
 
 import yaml
 
+from vrm_train.config_files import ConfigError, apply_overrides, read_yaml
 from vrm_train.fileio import atomic_write_text
 from vrm_train.resources import find_config
 
@@ -43,27 +43,6 @@ def __getattr__(name: str) -> Any:
         if cls.__name__ == name:
             return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML with YAML 1.2 booleans: only true/false are booleans, so ``amp: off`` stays the string "off"."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-
-
-def _yaml(text: str):
-    return yaml.load(text, Loader=_Loader)
-
-
-class ConfigError(ValueError):
-    """A malformed configuration: the message names the offending key and what is expected."""
 
 
 @dataclass
@@ -373,58 +352,6 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"config key 'optim.milestones' must be increasing, got {cfg.optim.milestones}")
     if any(e < 0 for e in cfg.snapshot.epochs):
         raise ConfigError(f"config key 'snapshot.epochs' must be >= 0, got {cfg.snapshot.epochs}")
-
-
-def _merge(base: dict, top: dict) -> dict:
-    out = dict(base)
-    for k, v in top.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def read_yaml(path: str, _seen: tuple[str, ...] = ()) -> dict:
-    """Read a config file, resolving ``_base_`` (a path or list of paths relative to the file) first."""
-    path = os.path.abspath(path)
-    if path in _seen:
-        raise ConfigError(f"config file {path} includes itself through _base_")
-    if not os.path.isfile(path):
-        raise ConfigError(
-            f"config file not found: {path} (a packaged config can be named instead, e.g. "
-            "fashion_mnist/vrm; `vrm-train configs` lists them)"
-        )
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = _yaml(f.read()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"config file {path} is not valid YAML: {e}") from e
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping at the top level")
-    bases = data.pop("_base_", [])
-    merged: dict = {}
-    for b in [bases] if isinstance(bases, str) else bases:
-        merged = _merge(merged, read_yaml(os.path.join(os.path.dirname(path), b), (*_seen, path)))
-    return _merge(merged, data)
-
-
-def apply_overrides(values: dict, overrides: list[str]) -> dict:
-    """Apply dotted ``key=value`` overrides; values are parsed as YAML scalars/lists (``lr=0.1``, ``m=[1,2]``)."""
-    out = _merge({}, values)
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override '{item}' must look like key=value (e.g. optim.lr=0.1)")
-        key, raw = item.split("=", 1)
-        try:
-            value = _yaml(raw) if raw != "" else ""
-        except yaml.YAMLError as e:
-            raise ConfigError(f"override '{item}': cannot parse value {raw!r}: {e}") from e
-        node = out
-        parts = key.strip().split(".")
-        for p in parts[:-1]:
-            if not isinstance(node.get(p), dict):
-                node[p] = {}
-            node = node[p]
-        node[parts[-1]] = value
-    return out
 
 
 def load_config(path: str | None = None, overrides: list[str] | None = None) -> RunConfig:

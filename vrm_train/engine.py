@@ -12,7 +12,6 @@ saving and restoring that state: :mod:`vrm_train.trainstate`).
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import time
 
@@ -32,7 +31,7 @@ from vrm_train.fileio import output_errors
 from vrm_train.loggers import RunLoggers
 from vrm_train.meters import TrainMeter, grad_norm
 from vrm_train.models import create_model
-from vrm_train.optim import build_optimizer
+from vrm_train.optim import build_optimizer, lr_at
 from vrm_train.rundir import RunDir
 from vrm_train.snapshots import probe_indices, relation_snapshot, save_snapshot
 from vrm_train.trainstate import RunStateMixin
@@ -40,22 +39,6 @@ from vrm_train.trainstate import RunStateMixin
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN/inf loss; the last good checkpoint is left intact."""
-
-
-def lr_at(cfg: RunConfig, epoch_progress: float) -> float:
-    """Learning rate at a point of training; ``epoch_progress`` counts epochs from 0 (2.5 = mid epoch 3).
-
-    Linear warm-up over ``warmup_epochs``, then multi-step (×gamma after each milestone epoch, as in the
-    standard CIFAR recipe: epochs 151+ get the first decay for milestone 150) or cosine decay to 0.
-    """
-    o = cfg.optim
-    if o.warmup_epochs > 0 and epoch_progress < o.warmup_epochs:
-        return o.lr * epoch_progress / o.warmup_epochs
-    if o.schedule == "cosine":
-        span = max(o.epochs - o.warmup_epochs, 1e-8)
-        return 0.5 * o.lr * (1 + math.cos(math.pi * min((epoch_progress - o.warmup_epochs) / span, 1.0)))
-    epoch = math.floor(epoch_progress) + 1
-    return o.lr * o.gamma ** sum(epoch > m for m in o.milestones)
 
 
 class Trainer(RunStateMixin):

@@ -3,15 +3,17 @@ recipe: no weight decay on norms, biases and the parameters a model lists in ``n
 
     optimizer = build_optimizer(cfg.optim, distiller)
 
-The learning rate itself is set by the engine every step (warm-up + multi-step or cosine, ``lr_at``).
+The learning rate is set by the engine every step from :func:`lr_at` (warm-up + multi-step or cosine).
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-__all__ = ["build_optimizer", "decay_groups"]
+__all__ = ["build_optimizer", "decay_groups", "lr_at"]
 
 
 def decay_groups(modules: list[nn.Module], weight_decay: float) -> list[dict]:
@@ -47,3 +49,20 @@ def build_optimizer(ocfg, distiller) -> torch.optim.Optimizer:
         groups = decay_groups([distiller.student, distiller.extra_modules()], ocfg.weight_decay)
         return torch.optim.AdamW(groups, lr=ocfg.lr, betas=tuple(ocfg.betas), eps=ocfg.eps)
     raise ValueError(f"unknown optimizer {ocfg.name!r}; expected sgd or adamw")
+
+
+def lr_at(cfg, epoch_progress: float) -> float:
+    """Learning rate of ``cfg`` (a :class:`~vrm_train.config.RunConfig`) at a point of training;
+    ``epoch_progress`` counts epochs from 0 (2.5 = mid epoch 3).
+
+    Linear warm-up over ``warmup_epochs``, then multi-step (×gamma after each milestone epoch, as in the
+    standard CIFAR recipe: epochs 151+ get the first decay for milestone 150) or cosine decay to 0.
+    """
+    o = cfg.optim
+    if o.warmup_epochs > 0 and epoch_progress < o.warmup_epochs:
+        return o.lr * epoch_progress / o.warmup_epochs
+    if o.schedule == "cosine":
+        span = max(o.epochs - o.warmup_epochs, 1e-8)
+        return 0.5 * o.lr * (1 + math.cos(math.pi * min((epoch_progress - o.warmup_epochs) / span, 1.0)))
+    epoch = math.floor(epoch_progress) + 1
+    return o.lr * o.gamma ** sum(epoch > m for m in o.milestones)

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from vrm_viz.graphs import INTER_CLASS, INTER_SAMPLE, Graph, GraphOptions, build_graph
-from vrm_viz.runs import Snapshot
+from vrm_viz.snapshot import Snapshot
 
 METRICS = {
     "is_cos_mean": "IS edges: mean cos(teacher, student)",

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from vrm_viz.graphs import Graph
-from vrm_viz.runs import Snapshot
+from vrm_viz.snapshot import Snapshot
 
 #: LaTeX of each UEP rule (spec §3.2); p = softmax of the student's real-view logits, p̃ of its virtual view.
 UEP_FORMULAS: dict[str, str] = {

@@ -28,7 +28,7 @@ import torch
 from vrm_train import relations as R
 from vrm_train import relations_display as RD
 from vrm_train.config import VRMConfig
-from vrm_viz.runs import Snapshot
+from vrm_viz.snapshot import Snapshot
 
 _CFG = VRMConfig()
 INTER_SAMPLE, INTER_CLASS, INTER_VIEW = "inter-sample", "inter-class", "inter-view"

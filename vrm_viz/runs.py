@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import pandas as pd
-import torch
 import yaml
 
 from vrm_train.checkpoint import CheckpointError
@@ -28,6 +27,7 @@ from vrm_train.distillers import get_method, method_sections
 from vrm_train.resources import demo_dir
 from vrm_train.rundir import RunDir
 from vrm_train.snapshots import load_snapshot
+from vrm_viz.snapshot import Snapshot
 
 DEMO_DIR = str(demo_dir())  # data/demo in a checkout, package data of vrm_viz when installed
 MAX_DEPTH = 3  # how deep discover_runs looks below the root
@@ -35,50 +35,6 @@ MAX_DEPTH = 3  # how deep discover_runs looks below the root
 
 class RunError(ValueError):
     """A path that is not a (readable) run directory; the message says what was expected."""
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The inputs of the VRM maths for one batch (see :mod:`vrm_train.snapshots`)."""
-
-    path: str
-    kind: str
-    split: str
-    epoch: int
-    batch: int
-    method: str
-    dataset: str
-    classes: list[str]
-    mean: list[float]
-    std: list[float]
-    student_arch: str
-    teacher_arch: str | None
-    s: torch.Tensor
-    s_v: torch.Tensor
-    targets: torch.Tensor
-    index: torch.Tensor
-    image: torch.Tensor
-    image_v: torch.Tensor
-    t: torch.Tensor | None = None
-    t_v: torch.Tensor | None = None
-    feat_s: torch.Tensor | None = None
-    feat_t: torch.Tensor | None = None
-
-    @property
-    def has_teacher(self) -> bool:
-        return self.t is not None
-
-    @property
-    def batch_size(self) -> int:
-        return int(self.s.shape[0])
-
-    @property
-    def num_classes(self) -> int:
-        return int(self.s.shape[1])
-
-    @property
-    def label(self) -> str:
-        return "probe batch (test set)" if self.kind == "probe" else f"training batch {self.batch}"
 
 
 def read_snapshot(path: str) -> Snapshot:

@@ -13,7 +13,8 @@ import pandas as pd
 import streamlit as st
 
 from vrm_app.state import url
-from vrm_viz.runs import DEMO_DIR, Run, RunError, Snapshot, check_snapshots, read_snapshot, scan_runs
+from vrm_viz.runs import DEMO_DIR, Run, RunError, check_snapshots, read_snapshot, scan_runs
+from vrm_viz.snapshot import Snapshot
 
 KEY_SOURCE = "source_path"  # folder of runs (or one run directory) the app shows
 

@@ -26,7 +26,8 @@ from vrm_viz import nodelink as N
 from vrm_viz.figures import graphs as FG
 from vrm_viz.figures import nodelink as FN
 from vrm_viz.glossary import OPTION_HELP
-from vrm_viz.runs import Run, RunError, Snapshot
+from vrm_viz.runs import Run, RunError
+from vrm_viz.snapshot import Snapshot
 
 PROBE = "probe batch (test set)"
 SCORED = tuple(r for r in UEP_RULES if r not in ("residual", "none"))  # rules that rank edges by a score

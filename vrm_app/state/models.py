@@ -17,7 +17,8 @@ from vrm_app import state
 from vrm_train.checkpoint import CheckpointError
 from vrm_viz import attribution, embeddings, spurious
 from vrm_viz.models import load_student, load_teacher
-from vrm_viz.runs import Run, RunError, Snapshot, open_run
+from vrm_viz.runs import Run, RunError, open_run
+from vrm_viz.snapshot import Snapshot
 
 
 def _mtime(path: str | None) -> float:
